@@ -1,0 +1,22 @@
+import type { Command } from 'commander';
+import * as run from './commands/run.js';
+import * as create from './commands/create.js';
+import * as start from './commands/start.js';
+import * as ps from './commands/ps.js';
+import * as logs from './commands/logs.js';
+import * as exec from './commands/exec.js';
+import * as stop from './commands/stop.js';
+import * as kill from './commands/kill.js';
+import * as rm from './commands/rm.js';
+import * as wait from './commands/wait.js';
+import * as inspect from './commands/inspect.js';
+import * as load from './commands/load.js';
+import * as images from './commands/images.js';
+import * as rmi from './commands/rmi.js';
+import * as info from './commands/info.js';
+import * as version from './commands/version.js';
+
+/** The command table: each entry is a thin file that parses flags, calls the core and prints. */
+export const COMMANDS: ReadonlyArray<{ register(program: Command): void }> = [
+  run, create, start, ps, logs, exec, stop, kill, rm, wait, inspect, load, images, rmi, info, version,
+];

@@ -1,0 +1,20 @@
+import type { Command } from 'commander';
+import { getEngine, out } from '../context.js';
+import { familiar } from '../../image/reference.js';
+
+export function register(program: Command): void {
+  program
+    .command('load')
+    .description('Load images from a `docker save` tarball, an OCI archive or an OCI layout directory')
+    .requiredOption('-i, --input <file>', 'tar archive or OCI layout directory to read')
+    .option('-q, --quiet', 'suppress the load output')
+    .action(async (flags: { input: string; quiet?: boolean }, cmd: Command) => {
+      const engine = await getEngine(cmd);
+      const images = await engine.images.load(flags.input);
+      if (flags.quiet) return;
+      for (const image of images) {
+        if (image.repoTags.length === 0) out(`Loaded image ID: ${image.id}`);
+        for (const tag of image.repoTags) out(`Loaded image: ${familiar(tag)}`);
+      }
+    });
+}

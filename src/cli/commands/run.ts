@@ -1,0 +1,37 @@
+import type { Command } from 'commander';
+import { addCreateFlags, toCreateOptions } from '../run-flags.js';
+import { getEngine, out } from '../context.js';
+import { attachAndWait } from '../attach.js';
+
+export function register(program: Command): void {
+  addCreateFlags(
+    program
+      .command('run')
+      .description('Create and run a new container from an image, in its own VM by default')
+      .argument('<image>', 'image reference, e.g. busybox')
+      .argument('[command...]', 'command and arguments (default: the image CMD)')
+      .option('-d, --detach', 'run the container in the background and print its ID'),
+  ).action(async (image: string, command: string[], flags, cmd: Command) => {
+    const engine = await getEngine(cmd);
+    const opts = await toCreateOptions(image, command, flags);
+    if (flags.detach && opts.autoRemove) opts.autoRemove = true;
+    const created = await engine.create(opts);
+    const attachStdin = !flags.detach && (opts.openStdin ?? false);
+    const ttySize = opts.tty && process.stdout.isTTY ? { rows: process.stdout.rows, cols: process.stdout.columns } : undefined;
+    let started;
+    try {
+      started = await engine.start(created.config.id, { keepChannel: attachStdin, ...(ttySize ? { ttySize } : {}) });
+    } catch (err) {
+      if (opts.autoRemove) await engine.remove(created.config.id, { force: true }).catch(() => undefined);
+      throw err;
+    }
+    if (flags.detach) {
+      out(created.config.id);
+      if (opts.autoRemove) void 0; // a detached --rm container is removed by whoever sees it exited (ps/wait/rm)
+      return;
+    }
+    const code = await attachAndWait(engine, started.container, started.channel, { stdin: attachStdin, tty: opts.tty ?? false });
+    if (opts.autoRemove) await engine.remove(created.config.id, { force: true });
+    process.exitCode = code;
+  });
+}

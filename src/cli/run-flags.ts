@@ -1,0 +1,82 @@
+import { promises as fs } from 'node:fs';
+import type { Command } from 'commander';
+import { parseCpus, parseMemory, type CreateOptions } from '../core/create-spec.js';
+import { InvalidArgumentError } from '../core/errors.js';
+import { collect } from './context.js';
+
+/** Flags shared by `create` and `run` (Docker's names). */
+export function addCreateFlags(cmd: Command): Command {
+  return cmd
+    .option('--name <name>', 'assign a name to the container')
+    .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collect, [])
+    .option('--env-file <file>', 'read environment variables from a file (repeatable)', collect, [])
+    .option('-w, --workdir <dir>', 'working directory inside the container')
+    .option('-u, --user <user[:group]>', 'user name or uid (format: <name|uid>[:<group|gid>])')
+    .option('--entrypoint <cmd>', "overwrite the image's default ENTRYPOINT")
+    .option('-h, --hostname <name>', 'container host name')
+    .option('-i, --interactive', 'keep STDIN open')
+    .option('-t, --tty', 'allocate a pseudo-TTY')
+    .option('--isolation <mode>', 'isolation: vm (own kernel, default) or process (runc namespaces)', 'vm')
+    .option('-m, --memory <bytes>', 'VM memory, e.g. 512m, 1g (default 256m)')
+    .option('--cpus <n>', 'number of vCPUs')
+    .option('--read-only', "mount the container's root filesystem as read only")
+    .option('--rm', 'automatically remove the container when it exits')
+    .passThroughOptions();
+}
+
+interface CreateFlags {
+  name?: string;
+  env: string[];
+  envFile: string[];
+  workdir?: string;
+  user?: string;
+  entrypoint?: string;
+  hostname?: string;
+  interactive?: boolean;
+  tty?: boolean;
+  isolation: string;
+  memory?: string;
+  cpus?: string;
+  readOnly?: boolean;
+  rm?: boolean;
+}
+
+export async function toCreateOptions(image: string, cmd: string[], flags: CreateFlags): Promise<CreateOptions> {
+  if (flags.isolation !== 'vm' && flags.isolation !== 'process') {
+    throw new InvalidArgumentError(`invalid --isolation "${flags.isolation}": use vm or process`);
+  }
+  const env: string[] = [];
+  for (const file of flags.envFile) env.push(...(await readEnvFile(file)));
+  env.push(...flags.env);
+  return {
+    image,
+    cmd,
+    env,
+    isolation: flags.isolation,
+    ...(flags.name !== undefined ? { name: flags.name } : {}),
+    ...(flags.workdir !== undefined ? { workdir: flags.workdir } : {}),
+    ...(flags.user !== undefined ? { user: flags.user } : {}),
+    ...(flags.entrypoint !== undefined ? { entrypoint: flags.entrypoint } : {}),
+    ...(flags.hostname !== undefined ? { hostname: flags.hostname } : {}),
+    tty: flags.tty ?? false,
+    openStdin: flags.interactive ?? false,
+    ...(flags.memory !== undefined ? { memoryMiB: parseMemory(flags.memory) } : {}),
+    ...(flags.cpus !== undefined ? { cpus: parseCpus(flags.cpus) } : {}),
+    readOnly: flags.readOnly ?? false,
+    autoRemove: flags.rm ?? false,
+  };
+}
+
+/** Docker's env-file format: KEY=VALUE lines, `#` comments, a bare KEY takes the host's value. */
+async function readEnvFile(file: string): Promise<string[]> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    throw new InvalidArgumentError(`open env file \`${file}\`: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message}`);
+  }
+  return text
+    .split(/\r?\n/)
+    .map((l) => l.replace(/^\s+/, ''))
+    .filter((l) => l && !l.startsWith('#'));
+}

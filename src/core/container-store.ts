@@ -1,0 +1,123 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { readJson, writeJsonAtomic } from './atomic.js';
+import { ConflictError, InvalidArgumentError, NotFoundError } from './errors.js';
+import { withLock } from './lock.js';
+import type { Container, ContainerConfig, ContainerState } from './container.js';
+import { storePaths, type StorePaths } from './paths.js';
+
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+
+/**
+ * Containers on disk: `containers/<id>/{config.json,state.json,…}` plus `names/<name>` (holding the
+ * id, created with O_EXCL so two CLIs can never take one name). Every state change happens under
+ * the container's lock and is written atomically.
+ */
+export class ContainerStore {
+  readonly paths: StorePaths;
+
+  constructor(root: string) {
+    this.paths = storePaths(root);
+  }
+
+  dirOf(id: string): string {
+    return path.join(this.paths.containers, id);
+  }
+
+  async create(config: ContainerConfig, state: ContainerState): Promise<Container> {
+    if (!NAME_RE.test(config.name)) {
+      throw new InvalidArgumentError(`invalid container name "${config.name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    }
+    await fs.mkdir(this.paths.containers, { recursive: true, mode: 0o700 });
+    await fs.mkdir(this.paths.names, { recursive: true, mode: 0o700 });
+    const nameFile = path.join(this.paths.names, config.name);
+    try {
+      await fs.writeFile(nameFile, config.id, { flag: 'wx' });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = (await fs.readFile(nameFile, 'utf8').catch(() => '')).trim();
+      throw new ConflictError(
+        `the container name "/${config.name}" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`,
+        'NAME_IN_USE',
+      );
+    }
+    const dir = this.dirOf(config.id);
+    try {
+      await fs.mkdir(dir, { mode: 0o700 });
+      await writeJsonAtomic(path.join(dir, 'config.json'), config);
+      await writeJsonAtomic(path.join(dir, 'state.json'), state);
+    } catch (err) {
+      await fs.rm(dir, { recursive: true, force: true });
+      await fs.rm(nameFile, { force: true });
+      throw err;
+    }
+    return { config, state, dir };
+  }
+
+  /** Find by full id, unique id prefix, or name. */
+  async get(ref: string): Promise<Container> {
+    const id = await this.resolveId(ref);
+    const c = await this.load(id);
+    if (!c) throw new NotFoundError('container', ref);
+    return c;
+  }
+
+  async resolveId(ref: string): Promise<string> {
+    if (!ref) throw new InvalidArgumentError('container name or ID must not be empty');
+    if (NAME_RE.test(ref)) {
+      const byName = await fs.readFile(path.join(this.paths.names, ref), 'utf8').catch(() => undefined);
+      if (byName) return byName.trim();
+    }
+    if (/^[0-9a-f]{1,64}$/.test(ref)) {
+      const ids = (await this.ids()).filter((id) => id.startsWith(ref));
+      if (ids.length === 1) return ids[0]!;
+      if (ids.length > 1) throw new InvalidArgumentError(`container ID prefix "${ref}" is ambiguous: it matches ${ids.length} containers`);
+    }
+    throw new NotFoundError('container', ref);
+  }
+
+  async load(id: string): Promise<Container | undefined> {
+    const dir = this.dirOf(id);
+    const config = await readJson<ContainerConfig>(path.join(dir, 'config.json')).catch(() => undefined);
+    const state = await readJson<ContainerState>(path.join(dir, 'state.json')).catch(() => undefined);
+    if (!config || !state) return undefined;
+    return { config, state, dir };
+  }
+
+  async ids(): Promise<string[]> {
+    return (await fs.readdir(this.paths.containers).catch(() => [] as string[])).filter((n) => /^[0-9a-f]{64}$/.test(n));
+  }
+
+  async list(): Promise<Container[]> {
+    const all = await Promise.all((await this.ids()).map((id) => this.load(id)));
+    return all.filter((c): c is Container => c !== undefined);
+  }
+
+  /** Read-modify-write of a container's state under its lock; returns the new state. */
+  async update(id: string, fn: (c: Container) => ContainerState | Promise<ContainerState>): Promise<Container> {
+    return withLock(this.paths.root, `container-${id}`, async () => {
+      const c = await this.load(id);
+      if (!c) throw new NotFoundError('container', id);
+      const state = await fn(c);
+      await writeJsonAtomic(path.join(c.dir, 'state.json'), state);
+      return { ...c, state };
+    });
+  }
+
+  async saveState(c: Container, state: ContainerState): Promise<Container> {
+    await writeJsonAtomic(path.join(c.dir, 'state.json'), state);
+    return { ...c, state };
+  }
+
+  /** Delete the container's directory and name. The caller has stopped everything first. */
+  async delete(c: Container): Promise<void> {
+    await fs.rm(c.dir, { recursive: true, force: true });
+    const nameFile = path.join(this.paths.names, c.config.name);
+    const holder = await fs.readFile(nameFile, 'utf8').catch(() => undefined);
+    if (holder?.trim() === c.config.id) await fs.rm(nameFile, { force: true });
+  }
+
+  async nameTaken(name: string): Promise<boolean> {
+    return fs.access(path.join(this.paths.names, name)).then(() => true, () => false);
+  }
+}

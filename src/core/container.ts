@@ -1,0 +1,51 @@
+import type { ProcessSpec } from '../guest/messages.js';
+
+export type Isolation = 'vm' | 'process';
+export type ContainerStatus = 'created' | 'running' | 'paused' | 'exited' | 'removing';
+
+/** What `create` decided; never changes after creation. */
+export interface ContainerConfig {
+  id: string;
+  name: string;
+  created: string;
+  image: string;
+  imageId: string;
+  isolation: Isolation;
+  hostname: string;
+  process: ProcessSpec;
+  /** The image's own command (for inspect), after --entrypoint and CMD were applied. */
+  path: string;
+  readOnly: boolean;
+  memoryMiB: number;
+  cpus: number;
+  autoRemove: boolean;
+  /** `-a` stdin kept open for attach (`-i`). */
+  openStdin: boolean;
+}
+
+/** What happened at run time; rewritten atomically on each transition. */
+export interface ContainerState {
+  status: ContainerStatus;
+  /** Host pid of the process holding the sandbox (QEMU or the runc shim). */
+  pid?: number;
+  /** /proc/<pid>/stat start time, to tell the pid apart from a reused one. */
+  pidStart?: string;
+  startedAt?: string;
+  finishedAt?: string;
+  exitCode?: number;
+  /** Why it exited when it was not the container's own doing (VMM died, start failed). */
+  error?: string;
+  /** Pid of the main process inside the sandbox. */
+  guestPid?: number;
+  restartCount: number;
+  accel?: string;
+}
+
+export interface Container {
+  config: ContainerConfig;
+  state: ContainerState;
+  dir: string;
+}
+
+export const SHORT_ID = 12;
+export const shortId = (id: string) => id.slice(0, SHORT_ID);

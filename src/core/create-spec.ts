@@ -1,0 +1,80 @@
+import type { ImageRecord } from '../image/types.js';
+import type { ProcessSpec } from '../guest/messages.js';
+import { InvalidArgumentError } from './errors.js';
+import type { Isolation } from './container.js';
+
+/** What a caller (CLI, API, SDK) asks `create` for; everything optional falls back to the image. */
+export interface CreateOptions {
+  image: string;
+  cmd?: string[];
+  /** `--entrypoint`: replaces the image's; an empty string clears it. */
+  entrypoint?: string;
+  name?: string;
+  env?: string[];
+  workdir?: string;
+  user?: string;
+  hostname?: string;
+  tty?: boolean;
+  openStdin?: boolean;
+  isolation?: Isolation;
+  memoryMiB?: number;
+  cpus?: number;
+  readOnly?: boolean;
+  autoRemove?: boolean;
+}
+
+export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+export const DEFAULT_MEMORY_MIB = 256;
+export const MIN_MEMORY_MIB = 64;
+
+/** Docker's rules: entrypoint + cmd, env merged over the image's (later wins), workdir and user. */
+export function processSpecFor(image: ImageRecord, opts: CreateOptions): ProcessSpec {
+  const entrypoint = opts.entrypoint !== undefined ? (opts.entrypoint === '' ? [] : [opts.entrypoint]) : (image.config.Entrypoint ?? []);
+  const cmd = opts.cmd && opts.cmd.length > 0 ? opts.cmd : opts.entrypoint !== undefined ? [] : (image.config.Cmd ?? []);
+  const args = [...entrypoint, ...cmd];
+  if (args.length === 0) throw new InvalidArgumentError(`no command specified: image ${opts.image} has no CMD or ENTRYPOINT; give one after the image name`);
+  return {
+    args,
+    env: mergeEnv(image.config.Env ?? [DEFAULT_PATH], opts.env ?? []),
+    cwd: opts.workdir || image.config.WorkingDir || '/',
+    ...(opts.user || image.config.User ? { user: opts.user || image.config.User } : {}),
+    tty: opts.tty ?? false,
+    stdin: opts.openStdin ?? false,
+  };
+}
+
+export function mergeEnv(base: string[], overrides: string[]): string[] {
+  const out = new Map<string, string>();
+  for (const kv of [...base, ...overrides]) {
+    const eq = kv.indexOf('=');
+    const key = eq < 0 ? kv : kv.slice(0, eq);
+    if (!key) throw new InvalidArgumentError(`invalid environment variable "${kv}": the name is empty`);
+    if (eq < 0) {
+      const fromHost = process.env[key];
+      if (fromHost !== undefined) out.set(key, `${key}=${fromHost}`);
+      continue;
+    }
+    out.set(key, kv);
+  }
+  if (![...out.keys()].includes('PATH')) out.set('PATH', DEFAULT_PATH);
+  return [...out.values()];
+}
+
+/** `--memory 512m`, `1g`, `268435456` (bytes, as Docker) → MiB. */
+export function parseMemory(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)([bkmg]?)b?$/i.exec(value.trim());
+  if (!m) throw new InvalidArgumentError(`invalid --memory "${value}": use a number with a unit, e.g. 512m or 1g`);
+  const n = Number(m[1]);
+  const unit = (m[2] ?? '').toLowerCase();
+  const bytes = unit === 'g' ? n * 1024 ** 3 : unit === 'm' ? n * 1024 ** 2 : unit === 'k' ? n * 1024 : n;
+  const mib = Math.floor(bytes / 1024 ** 2);
+  if (mib < MIN_MEMORY_MIB) throw new InvalidArgumentError(`invalid --memory "${value}": a sandbox needs at least ${MIN_MEMORY_MIB} MiB`);
+  return mib;
+}
+
+/** `--cpus 1.5` → vCPUs for the VM (rounded up). */
+export function parseCpus(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0 || n > 64) throw new InvalidArgumentError(`invalid --cpus "${value}": use a number between 0.01 and 64`);
+  return Math.ceil(n);
+}

@@ -1,0 +1,212 @@
+import { promises as fs } from 'node:fs';
+import type { Container, ContainerState, Isolation } from './container.js';
+import { shortId } from './container.js';
+import { ContainerStore } from './container-store.js';
+import { processSpecFor, DEFAULT_MEMORY_MIB, type CreateOptions } from './create-spec.js';
+import { BackendError, CommandError, ConflictError, InvalidArgumentError } from './errors.js';
+import { Lock } from './lock.js';
+import { newContainerId, randomName } from './names.js';
+import { isProcessAlive, waitProcessGone } from './proc.js';
+import { exitedState } from './reconcile.js';
+import { resolveRoot, storePaths } from './paths.js';
+import { startSandbox, type StartOptions } from './start.js';
+import { openImageStore, type Images } from './images.js';
+import type { Backend } from '../vm/backend.js';
+import { VmBackend } from '../vm/qemu/vm-backend.js';
+import { ProcessBackend } from '../vm/process/process-backend.js';
+import { sandboxFiles } from '../vm/qemu/command.js';
+import type { CtlConnection } from '../guest/ctl-client.js';
+import { execInSandbox, sendSignal, type ExecIO, type ExecResult } from './channel-ops.js';
+import type { ProcessSpec } from '../guest/messages.js';
+import { resolveUser } from '../vm/process/passwd.js';
+
+export interface EngineOptions {
+  root?: string;
+}
+
+/**
+ * The one core behind every front end (CLI, API, SDK, OCI runtime): containers and their
+ * lifecycle. It imports no HTTP and no CLI code. Each action checks the states it is legal in.
+ */
+export class Engine {
+  readonly root: string;
+  readonly store: ContainerStore;
+  readonly images: Images;
+  private readonly backends: Record<Isolation, Backend>;
+
+  constructor(opts: EngineOptions = {}) {
+    this.root = resolveRoot(opts.root);
+    this.store = new ContainerStore(this.root);
+    this.images = openImageStore(storePaths(this.root).images);
+    this.backends = { vm: new VmBackend(this.images), process: new ProcessBackend(this.images) };
+  }
+
+  backend(c: Container): Backend {
+    return this.backends[c.config.isolation];
+  }
+
+  async create(opts: CreateOptions): Promise<Container> {
+    const isolation = opts.isolation ?? 'vm';
+    if (isolation !== 'vm' && isolation !== 'process') {
+      throw new InvalidArgumentError(`invalid isolation "${String(isolation)}": use vm or process`);
+    }
+    const image = await this.images.resolve(opts.image);
+    const process = processSpecFor(image, opts);
+    const id = newContainerId();
+    const name = opts.name ?? (await this.freeName());
+    const c = await this.store.create(
+      {
+        id,
+        name,
+        created: new Date().toISOString(),
+        image: opts.image,
+        imageId: image.id,
+        isolation,
+        hostname: opts.hostname ?? shortId(id),
+        process,
+        path: process.args[0]!,
+        readOnly: opts.readOnly ?? false,
+        memoryMiB: opts.memoryMiB ?? DEFAULT_MEMORY_MIB,
+        cpus: opts.cpus ?? 1,
+        autoRemove: opts.autoRemove ?? false,
+        openStdin: opts.openStdin ?? false,
+      },
+      { status: 'created', restartCount: 0 },
+    );
+    try {
+      await this.backends[isolation].prepare(c, image);
+    } catch (err) {
+      await this.store.delete(c);
+      throw err;
+    }
+    return c;
+  }
+
+  private async freeName(): Promise<string> {
+    for (let i = 0; i < 20; i++) {
+      const name = randomName();
+      if (!(await this.store.nameTaken(name))) return name;
+    }
+    return `nestbox_${newContainerId().slice(0, 8)}`;
+  }
+
+  /**
+   * Boot the sandbox and start its main process. Resolves once the process runs. With
+   * `keepChannel`, the guest channel used to start it stays open (for stdin of `run -i`).
+   */
+  async start(ref: string, opts: StartOptions = {}): Promise<{ container: Container; channel?: CtlConnection }> {
+    const found = await this.inspect(ref);
+    const lock = await Lock.tryAcquire(this.root, `start-${found.config.id}`);
+    if (!lock) throw new ConflictError(`container ${found.config.name} is already being started`, 'ALREADY_STARTING');
+    try {
+      const c = await this.inspect(found.config.id);
+      if (c.state.status === 'running' || c.state.status === 'paused') {
+        if (opts.keepChannel) throw new ConflictError(`container ${c.config.name} is already running`, 'ALREADY_RUNNING');
+        return { container: c };
+      }
+      const image = await this.images.resolve(c.config.imageId);
+      return await startSandbox(this.store, this.backends[c.config.isolation], c, image, opts);
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** The container with its state reconciled against what is really running. */
+  async inspect(ref: string): Promise<Container> {
+    return this.refresh(await this.store.get(ref));
+  }
+
+  async list(opts: { all?: boolean } = {}): Promise<Container[]> {
+    const all = await Promise.all((await this.store.list()).map((c) => this.refresh(c).catch(() => c)));
+    const shown = opts.all ? all : all.filter((c) => c.state.status === 'running' || c.state.status === 'paused');
+    return shown.sort((a, b) => b.config.created.localeCompare(a.config.created));
+  }
+
+  /** If the monitor of a running sandbox is gone, record how it ended. */
+  async refresh(c: Container): Promise<Container> {
+    if (c.state.status !== 'running' && c.state.status !== 'paused') return c;
+    if (isProcessAlive(c.state.pid, c.state.pidStart)) return c;
+    const monitor = c.config.isolation === 'vm' ? 'QEMU' : 'the runc shim';
+    return this.store.update(c.config.id, async (cur) =>
+      cur.state.status === 'running' || cur.state.status === 'paused' ? exitedState(cur.dir, cur.state, monitor) : cur.state,
+    );
+  }
+
+  /** Wait for the container to exit; returns its exit code. */
+  async wait(ref: string, signal?: AbortSignal): Promise<number> {
+    let c = await this.inspect(ref);
+    while (c.state.status === 'running' || c.state.status === 'paused' || (c.state.status === 'created' && isProcessAlive(c.state.pid, c.state.pidStart))) {
+      if (signal?.aborted) throw new BackendError('wait aborted', 'ABORTED');
+      await waitProcessGone(c.state.pid, c.state.pidStart, 1000);
+      c = await this.inspect(c.config.id);
+    }
+    return c.state.exitCode ?? 0;
+  }
+
+  async kill(ref: string, signal: number): Promise<void> {
+    const c = await this.inspect(ref);
+    if (c.state.status !== 'running' && c.state.status !== 'paused') {
+      throw new ConflictError(`cannot kill container ${c.config.name}: it is not running`, 'NOT_RUNNING');
+    }
+    await signalMain(c, signal, this.backends[c.config.isolation]);
+  }
+
+  /** SIGTERM (or the image's stop signal), then SIGKILL after `timeoutSec`, then halt the VM. */
+  async stop(ref: string, timeoutSec = 10): Promise<void> {
+    const c = await this.inspect(ref);
+    if (c.state.status !== 'running' && c.state.status !== 'paused') return;
+    const backend = this.backends[c.config.isolation];
+    await signalMain(c, 15, backend).catch(() => undefined);
+    if (await waitProcessGone(c.state.pid, c.state.pidStart, timeoutSec * 1000)) return void (await this.refresh(c));
+    await signalMain(c, 9, backend).catch(() => undefined);
+    if (!(await waitProcessGone(c.state.pid, c.state.pidStart, 3000))) await backend.halt(c);
+    await this.refresh(c);
+  }
+
+  async remove(ref: string, opts: { force?: boolean } = {}): Promise<Container> {
+    const c = await this.inspect(ref);
+    const live = isProcessAlive(c.state.pid, c.state.pidStart);
+    if (live && !opts.force) {
+      throw new ConflictError(`cannot remove container ${c.config.name}: it is ${c.state.status === 'created' ? 'starting' : c.state.status}; stop it first or use rm -f`, 'CONTAINER_RUNNING');
+    }
+    const backend = this.backends[c.config.isolation];
+    if (live) await backend.halt(c);
+    await this.store.update(c.config.id, (cur) => ({ ...cur.state, status: 'removing' } as ContainerState));
+    await backend.destroy(c);
+    await this.store.delete(c);
+    return c;
+  }
+
+  /** Run a process inside the running sandbox (an exec session; no new VM). */
+  async exec(ref: string | Container, spec: ProcessSpec, io: ExecIO): Promise<ExecResult> {
+    const c = typeof ref === 'string' ? await this.inspect(ref) : await this.refresh(ref);
+    if (c.state.status !== 'running') throw new ConflictError(`container ${c.config.name} is not running`, 'NOT_RUNNING');
+    let s = spec;
+    if (c.config.isolation === 'process' && spec.user) {
+      // runc takes numeric ids only: resolve names against the image's passwd/group
+      const u = await resolveUser(await this.images.rootfsDir(await this.images.resolve(c.config.imageId)), spec.user);
+      s = { ...spec, user: `${u.uid}:${u.gid}` };
+    }
+    return execInSandbox(c.dir, s, io);
+  }
+
+  /** `rmi`: refused while a container (of any state) uses the image, unless forced. */
+  async removeImage(ref: string, force: boolean) {
+    const used = new Set((await this.store.list()).map((c) => c.config.imageId));
+    return this.images.remove(ref, { force, isUsed: (id) => used.has(id) });
+  }
+
+  /** Size of the container's log in bytes (for inspect). */
+  async logSize(c: Container): Promise<number> {
+    return (await fs.stat(sandboxFiles(c.dir).log).catch(() => ({ size: 0 }))).size;
+  }
+}
+
+async function signalMain(c: Container, signal: number, backend: Backend): Promise<void> {
+  try {
+    await sendSignal(c.dir, 0, signal);
+  } catch (err) {
+    if (signal === 9) await backend.halt(c);
+    else throw err;
+  }
+}

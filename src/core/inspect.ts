@@ -1,0 +1,62 @@
+import type { Container } from './container.js';
+import { sandboxFiles } from '../vm/qemu/command.js';
+
+/** `docker.io/library/busybox:latest` → `busybox:latest`; other refs unchanged. */
+export function familiarImage(ref: string): string {
+  return ref.replace(/^docker\.io\/library\//, '').replace(/^docker\.io\//, '');
+}
+
+/** Docker-compatible inspect document, plus a `Nestbox` section for what Docker cannot say. */
+export function inspectDocument(c: Container): Record<string, unknown> {
+  const { config: cfg, state: st } = c;
+  const running = st.status === 'running' || st.status === 'paused';
+  return {
+    Id: cfg.id,
+    Created: cfg.created,
+    Path: cfg.process.args[0],
+    Args: cfg.process.args.slice(1),
+    State: {
+      Status: st.status,
+      Running: running,
+      Paused: st.status === 'paused',
+      Restarting: false,
+      OOMKilled: false,
+      Dead: false,
+      Pid: running ? (st.pid ?? 0) : 0,
+      ExitCode: st.exitCode ?? 0,
+      Error: st.error ?? '',
+      StartedAt: st.startedAt ?? '0001-01-01T00:00:00Z',
+      FinishedAt: st.finishedAt ?? '0001-01-01T00:00:00Z',
+    },
+    Image: cfg.imageId,
+    Name: `/${cfg.name}`,
+    RestartCount: st.restartCount,
+    LogPath: sandboxFiles(c.dir).log,
+    HostConfig: {
+      Isolation: cfg.isolation,
+      AutoRemove: cfg.autoRemove,
+      ReadonlyRootfs: cfg.readOnly,
+      Memory: cfg.memoryMiB * 1024 * 1024,
+      NanoCpus: cfg.cpus * 1e9,
+    },
+    Config: {
+      Hostname: cfg.hostname,
+      User: cfg.process.user ?? '',
+      Tty: cfg.process.tty,
+      OpenStdin: cfg.openStdin,
+      Env: cfg.process.env,
+      Cmd: cfg.process.args,
+      Image: cfg.image,
+      WorkingDir: cfg.process.cwd,
+    },
+    Nestbox: {
+      Isolation: cfg.isolation,
+      Accelerator: st.accel ?? null,
+      MonitorPid: running ? (st.pid ?? null) : null,
+      GuestPid: st.guestPid ?? null,
+      StateDir: c.dir,
+      MemoryMiB: cfg.memoryMiB,
+      VCpus: cfg.cpus,
+    },
+  };
+}

@@ -1,0 +1,40 @@
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** Start time of a process (field 22 of /proc/<pid>/stat), or undefined when it is gone. */
+export function procStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields[0] === 'Z') return undefined; // a zombie has already exited
+    return fields[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Is this exact process (not a later one that reused its pid) still alive? */
+export function isProcessAlive(pid: number | undefined, start: string | undefined): boolean {
+  if (!pid) return false;
+  const now = procStartTime(pid);
+  return now !== undefined && (start === undefined || now === start);
+}
+
+/** Wait until the process is gone; true if it went within the timeout. */
+export async function waitProcessGone(pid: number | undefined, start: string | undefined, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (isProcessAlive(pid, start)) {
+    if (Date.now() > deadline) return false;
+    await sleep(20);
+  }
+  return true;
+}
+
+export function killQuietly(pid: number | undefined, signal: NodeJS.Signals | number = 'SIGKILL'): void {
+  if (!pid) return;
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // already gone
+  }
+}

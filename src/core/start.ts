@@ -1,0 +1,108 @@
+import { promises as fs } from 'node:fs';
+import type { Container } from './container.js';
+import type { ContainerStore } from './container-store.js';
+import { BackendError, CommandError, NestboxError } from './errors.js';
+import { waitProcessGone } from './proc.js';
+import { applyEvent, exitedState, type MainOutcome } from './reconcile.js';
+import { CtlConnection } from '../guest/ctl-client.js';
+import { FrameFileReader } from '../guest/frame-file.js';
+import { encode } from '../guest/messages.js';
+import type { ImageRecord } from '../image/types.js';
+import type { Backend, Launched } from '../vm/backend.js';
+import { sandboxFiles } from '../vm/qemu/command.js';
+
+export interface StartOptions {
+  /** Keep the ctl connection that started the process open (stdin of `run -i`). */
+  keepChannel?: boolean;
+  /** Initial pty size for `-t`. */
+  ttySize?: { rows: number; cols: number };
+}
+
+const BOOT_TIMEOUT_MS = Number(process.env.NESTBOX_BOOT_TIMEOUT_MS ?? 120_000);
+
+/**
+ * Launch the monitor, hand the guest agent its RUN and wait until the main process runs (or
+ * could not be started). On any failure the monitor is halted and the state says why.
+ */
+export async function startSandbox(
+  store: ContainerStore,
+  backend: Backend,
+  c: Container,
+  image: ImageRecord,
+  opts: StartOptions,
+): Promise<{ container: Container; channel?: CtlConnection }> {
+  const files = sandboxFiles(c.dir);
+  await fs.writeFile(files.events, '', { mode: 0o600 });
+  const launched = await backend.launch(c, image);
+  let current = await store.saveState(c, {
+    ...c.state,
+    status: 'created',
+    pid: launched.pid,
+    ...(launched.pidStart ? { pidStart: launched.pidStart } : {}),
+    ...(launched.accel ? { accel: launched.accel } : {}),
+    exitCode: undefined,
+    error: undefined,
+    finishedAt: undefined,
+  });
+  let channel: CtlConnection | undefined;
+  let outcome: MainOutcome;
+  try {
+    channel = await raceMonitor(CtlConnection.open(c.dir, BOOT_TIMEOUT_MS), launched, c.dir);
+    await raceMonitor(channel.hello(BOOT_TIMEOUT_MS), launched, c.dir);
+    channel.send(
+      encode.run({ ...c.config.process, ...opts.ttySize, stdin: c.config.openStdin, hostname: c.config.hostname, readOnly: c.config.readOnly }),
+    );
+    outcome = await waitForStart(c.dir, launched);
+  } catch (err) {
+    await channel?.close();
+    await backend.halt(current);
+    const message = err instanceof NestboxError ? err.message : `start: ${(err as Error).message}`;
+    await store.saveState(current, { ...current.state, status: 'exited', exitCode: 125, finishedAt: new Date().toISOString(), error: message });
+    throw err instanceof NestboxError ? err : new BackendError(message);
+  }
+  if (outcome.error || outcome.exit && outcome.guestPid === undefined) {
+    await channel.close();
+    if (!(await waitProcessGone(launched.pid, launched.pidStart, 10_000))) await backend.halt(current);
+    current = await store.saveState(current, await exitedState(c.dir, { ...current.state, status: 'running' }, 'monitor'));
+    const code = outcome.error?.code ?? outcome.exit?.code ?? 125;
+    const message = outcome.error?.message ?? outcome.exit?.message ?? 'the container process could not be started';
+    throw code === 126 || code === 127 ? new CommandError(code, message) : new BackendError(message, 'START_FAILED');
+  }
+  current = await store.saveState(current, {
+    ...current.state,
+    status: 'running',
+    startedAt: new Date().toISOString(),
+    ...(outcome.guestPid ? { guestPid: outcome.guestPid } : {}),
+    restartCount: c.state.startedAt ? c.state.restartCount + 1 : c.state.restartCount,
+  });
+  if (!opts.keepChannel) {
+    await channel.close();
+    return { container: current };
+  }
+  return { container: current, channel };
+}
+
+/** Follow the events file until the main process started, failed, or the monitor died. */
+async function waitForStart(dir: string, launched: Launched): Promise<MainOutcome> {
+  const outcome: MainOutcome = { ready: false };
+  let gone = false;
+  void launched.exited.then(() => (gone = true));
+  const reader = new FrameFileReader(sandboxFiles(dir).events, false);
+  for await (const e of reader.follow(() => gone)) {
+    applyEvent(outcome, e);
+    if (outcome.guestPid !== undefined || outcome.error || outcome.exit) return outcome;
+  }
+  throw new BackendError(`the sandbox stopped before its process started${await stderrTail(dir)}`, 'START_FAILED');
+}
+
+async function raceMonitor<T>(work: Promise<T>, launched: Launched, dir: string): Promise<T> {
+  const died = launched.exited.then(async () => {
+    throw new BackendError(`the sandbox monitor exited during start-up${await stderrTail(dir)}`, 'START_FAILED');
+  });
+  return Promise.race([work, died]);
+}
+
+async function stderrTail(dir: string): Promise<string> {
+  const text = (await fs.readFile(sandboxFiles(dir).stderr, 'utf8').catch(() => '')).trim();
+  return text ? `: ${text.split('\n').slice(-3).join(' | ').slice(0, 800)}` : '';
+}

@@ -1,0 +1,84 @@
+import { promises as fs, watch, type FSWatcher } from 'node:fs';
+import { FrameDecoder } from './frame.js';
+import { decodeGuestFrame, type GuestEvent } from './messages.js';
+
+const CHUNK = 256 * 1024;
+
+/**
+ * Reads guest frames appended to a file by QEMU (the log and events ports). The file is written by
+ * the guest, so every frame is checked; a malformed one ends reading with an error event.
+ */
+export class FrameFileReader {
+  private decoder = new FrameDecoder();
+  private offset = 0;
+
+  constructor(
+    readonly file: string,
+    private readonly timestamped: boolean,
+  ) {}
+
+  /** Everything appended since the last call. Throws GuestProtocolError on a bad frame. */
+  async readNew(): Promise<GuestEvent[]> {
+    let fh: fs.FileHandle;
+    try {
+      fh = await fs.open(this.file, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    const events: GuestEvent[] = [];
+    try {
+      const buf = Buffer.alloc(CHUNK);
+      for (;;) {
+        const { bytesRead } = await fh.read(buf, 0, CHUNK, this.offset);
+        if (bytesRead === 0) break;
+        this.offset += bytesRead;
+        for (const frame of this.decoder.push(Buffer.from(buf.subarray(0, bytesRead)))) {
+          events.push(decodeGuestFrame(frame, this.timestamped));
+        }
+      }
+    } finally {
+      await fh.close();
+    }
+    return events;
+  }
+
+  /**
+   * Yields events as they are appended until `done()` says the writer has finished (checked only
+   * when no new data is there, so the tail is never lost) or `signal` aborts.
+   */
+  async *follow(done: () => boolean | Promise<boolean>, signal?: AbortSignal, pollMs = 50): AsyncGenerator<GuestEvent> {
+    let wake: (() => void) | undefined;
+    let watcher: FSWatcher | undefined;
+    const poke = () => wake?.();
+    try {
+      watcher = watch(this.file, poke);
+      watcher.on('error', () => undefined);
+    } catch {
+      // the file may not exist yet: polling covers it
+    }
+    signal?.addEventListener('abort', poke);
+    try {
+      for (;;) {
+        const events = await this.readNew();
+        for (const e of events) yield e;
+        if (events.length > 0) continue;
+        if (signal?.aborted || (await done())) {
+          for (const e of await this.readNew()) yield e;
+          return;
+        }
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, pollMs);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        wake = undefined;
+      }
+    } finally {
+      watcher?.close();
+      signal?.removeEventListener('abort', poke);
+    }
+  }
+}

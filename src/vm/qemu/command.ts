@@ -1,0 +1,66 @@
+import * as path from 'node:path';
+import { CTL_PORTS } from '../../guest/protocol.js';
+import type { Accel } from './accel.js';
+
+export interface QemuConfig {
+  accel: Accel;
+  memoryMiB: number;
+  cpus: number;
+  kernel: string;
+  initrd: string;
+  /** Sandbox directory: sockets, log, events and the writable disk live here. */
+  dir: string;
+  rootDisk: string;
+  /** Absent for --read-only containers. */
+  rwDisk?: string;
+  /** Extra kernel command line words. */
+  append?: string[];
+}
+
+export const QEMU_BINARY = process.env.NESTBOX_QEMU ?? 'qemu-system-x86_64';
+
+/** Files a sandbox directory holds; one definition for the backend, the reader and `rm`. */
+export const sandboxFiles = (dir: string) => ({
+  qmp: path.join(dir, 'qmp.sock'),
+  log: path.join(dir, 'log'),
+  events: path.join(dir, 'events'),
+  console: path.join(dir, 'console.log'),
+  stderr: path.join(dir, 'qemu.err'),
+  rwDisk: path.join(dir, 'rw.ext4'),
+  ctl: (n: number) => path.join(dir, `ctl-${n}.sock`),
+});
+
+/**
+ * The QEMU command line for one sandbox: microvm (virtio-mmio, no PCI, no firmware), direct PVH
+ * boot of the uncompressed vmlinux, virtio-serial ports for the guest channel, seccomp sandbox on.
+ */
+export function qemuArgs(c: QemuConfig): string[] {
+  const f = sandboxFiles(c.dir);
+  const args = [
+    '-M', 'microvm,x-option-roms=off,rtc=on,isa-serial=on',
+    '-accel', c.accel === 'kvm' ? 'kvm' : 'tcg',
+    '-cpu', c.accel === 'kvm' ? 'host' : 'max',
+    '-m', `${c.memoryMiB}M`,
+    '-smp', String(c.cpus),
+    '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
+    '-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
+    '-serial', `file:${f.console}`,
+    '-qmp', `unix:${f.qmp},server=on,wait=off`,
+    '-kernel', c.kernel,
+    '-initrd', c.initrd,
+    '-append', ['console=ttyS0', 'reboot=t', 'panic=-1', 'quiet', 'loglevel=3', 'nomodeset', ...(c.append ?? [])].join(' '),
+    '-device', 'virtio-rng-device',
+    '-device', 'virtio-serial-device,max_ports=8',
+  ];
+  for (let n = 0; n < CTL_PORTS; n++) {
+    args.push('-chardev', `socket,id=ctl${n},path=${f.ctl(n)},server=on,wait=off`);
+    args.push('-device', `virtserialport,chardev=ctl${n},name=org.nestbox.ctl.${n}`);
+  }
+  args.push('-chardev', `file,id=log,path=${f.log}`, '-device', 'virtserialport,chardev=log,name=org.nestbox.log');
+  args.push('-chardev', `file,id=events,path=${f.events}`, '-device', 'virtserialport,chardev=events,name=org.nestbox.events');
+  args.push('-drive', `id=root,file=${c.rootDisk},format=raw,if=none,readonly=on`, '-device', 'virtio-blk-device,drive=root,serial=nestbox-root');
+  if (c.rwDisk) {
+    args.push('-drive', `id=rw,file=${c.rwDisk},format=raw,if=none,cache=writeback,discard=unmap`, '-device', 'virtio-blk-device,drive=rw,serial=nestbox-rw');
+  }
+  return args;
+}
