@@ -1,0 +1,62 @@
+/* The agent's state: ports and sessions. One instance, owned by main(). */
+#ifndef NESTBOX_AGENT_H
+#define NESTBOX_AGENT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "frame.h"
+#include "ports.h"
+#include "spawn.h"
+
+#ifndef AGENT_VERSION
+#define AGENT_VERSION "0.0.0"
+#endif
+#define AGENT_NAME "nestbox-agent/" AGENT_VERSION
+
+#define MAX_SESSIONS 64
+#define OWNER_MAIN (-1)   /* session 0: output to log, status to events */
+#define OWNER_NONE (-2)   /* exec session whose connection closed: output is dropped */
+#define QUEUE_HIGH (256 * 1024) /* stop reading a producer while its consumer's queue is larger */
+
+enum agent_state { STATE_BOOTED, STATE_RUNNING, STATE_EXITED };
+
+struct session {
+	int used;
+	uint16_t id;
+	int owner; /* ctl port index, OWNER_MAIN or OWNER_NONE */
+	struct child c;
+	struct buf in; /* stdin bytes not yet written */
+	int in_eof;    /* close stdin once `in` is written */
+	int exited;
+	int status; /* wait status */
+};
+
+struct agent {
+	struct port ports[PORT_COUNT];
+	struct session sessions[MAX_SESSIONS];
+	int sigfd;
+	enum agent_state state;
+	int writable; /* the container root has a writable layer */
+	char hostname[256];
+	int shutdown; /* set when the guest should power off */
+};
+
+/* session.c */
+struct session *session_find(struct agent *a, int owner, uint16_t id);
+struct session *session_new(struct agent *a, int owner, uint16_t id);
+struct buf *session_queue(struct agent *a, const struct session *s);
+int session_pump_output(struct agent *a, struct session *s, int fd);
+int session_pump_input(struct session *s);
+void session_child_exited(struct agent *a, pid_t pid, int status);
+void session_finish_done(struct agent *a);
+void sessions_orphan(struct agent *a, int port);
+
+/* messages (handlers.c) */
+void send_frame(struct buf *q, uint8_t type, uint16_t session, const struct buf *fields);
+void send_error(struct buf *q, uint16_t session, int code, const char *msg, int with_exit);
+void send_exit(struct buf *q, uint16_t session, int status);
+struct buf *port_queue(struct agent *a, int port);
+void handle_frame(struct agent *a, int port, const struct frame *f);
+
+#endif

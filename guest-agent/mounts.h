@@ -1,0 +1,26 @@
+#ifndef NESTBOX_MOUNTS_H
+#define NESTBOX_MOUNTS_H
+
+#include <stddef.h>
+
+#define NEWROOT "/newroot"
+
+/* /proc, /sys, /dev (devtmpfs) for the agent itself; stdio to /dev/console. */
+int mount_early(void);
+
+/* Find the block device whose virtio serial is `serial`, waiting up to timeout_ms; writes
+ * "/dev/vdX" to dev. Returns 0 or -ENODEV. */
+int disk_find(const char *serial, char *dev, size_t size, unsigned timeout_ms);
+
+/* Mount the container root at NEWROOT (overlay of the image under the rw disk, or the image
+ * read-only) with /proc, /sys, /dev, /dev/pts, /dev/shm inside; write /etc/hostname and
+ * /etc/hosts. On failure returns -errno and a message naming the operation. */
+int rootfs_mount(int readonly, const char *hostname, char *msg, size_t msgsize);
+
+/* Sync and unmount everything below and at NEWROOT and the disks. */
+void rootfs_unmount(void);
+
+/* Bring the loopback interface up. */
+int loopback_up(void);
+
+#endif

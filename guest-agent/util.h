@@ -1,0 +1,23 @@
+/* Small helpers shared by the agent's parts. */
+#ifndef NESTBOX_UTIL_H
+#define NESTBOX_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Print "nestbox-agent: ..." to the console (stderr). */
+void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define say logf_
+
+/* Read a small file into buf (NUL-terminated, trailing newline stripped). Returns length or -errno. */
+ssize_t read_small(const char *path, char *buf, size_t size);
+int write_file(const char *path, const char *data, mode_t mode);
+int mkdir_p(const char *path, mode_t mode);
+uint64_t now_ns(void);
+uint64_t mono_ms(void);
+void sleep_ms(unsigned ms);
+
+#endif
