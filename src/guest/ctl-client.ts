@@ -1,9 +1,9 @@
 import * as net from 'node:net';
-import * as path from 'node:path';
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BackendError, ConflictError, GuestProtocolError } from '../core/errors.js';
 import { Lock } from '../core/lock.js';
+import { connectUnix } from '../core/unix-socket.js';
 import { FrameDecoder } from './frame.js';
 import { decodeGuestFrame, encode, type GuestEvent } from './messages.js';
 import { CTL_PORTS, PROTOCOL_VERSION } from './protocol.js';
@@ -34,7 +34,7 @@ export class CtlConnection extends EventEmitter implements AsyncDisposable {
       for (let port = 0; port < CTL_PORTS; port++) {
         const lock = await Lock.tryAcquire(dir, `ctl-${port}`);
         if (!lock) continue;
-        const socket = await tryConnect(path.join(dir, `ctl-${port}.sock`));
+        const socket = await tryConnect(dir, `ctl-${port}.sock`);
         if (socket) return new CtlConnection(socket, lock, port);
         await lock.release();
       }
@@ -111,9 +111,9 @@ export class CtlConnection extends EventEmitter implements AsyncDisposable {
   }
 }
 
-function tryConnect(sockPath: string): Promise<net.Socket | undefined> {
+function tryConnect(dir: string, name: string): Promise<net.Socket | undefined> {
   return new Promise((resolve) => {
-    const socket = net.connect(sockPath);
+    const socket = connectUnix(dir, name);
     socket.once('connect', () => {
       socket.removeAllListeners('error');
       resolve(socket);

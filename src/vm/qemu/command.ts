@@ -11,8 +11,8 @@ export interface QemuConfig {
   /** Sandbox directory: sockets, log, events and the writable disk live here. */
   dir: string;
   rootDisk: string;
-  /** Absent for --read-only containers. */
-  rwDisk?: string;
+  /** Use the sandbox directory's writable disk (absent for --read-only containers). */
+  rwDisk: boolean;
   /** Extra kernel command line words. */
   append?: string[];
 }
@@ -30,15 +30,28 @@ export const sandboxFiles = (dir: string) => ({
   ctl: (n: number) => path.join(dir, `ctl-${n}.sock`),
 });
 
+/** Names inside the sandbox directory: QEMU runs with it as cwd, so unix socket paths stay short. */
+const rel = {
+  qmp: 'qmp.sock',
+  log: 'log',
+  events: 'events',
+  console: 'console.log',
+  rwDisk: 'rw.ext4',
+  ctl: (n: number) => `ctl-${n}.sock`,
+};
+
 /**
- * The QEMU command line for one sandbox: microvm (virtio-mmio, no PCI, no firmware), direct PVH
+ * The QEMU command line for one sandbox (to run with `cwd` = the sandbox directory): microvm (virtio-mmio, no PCI, no firmware), direct PVH
  * boot of the uncompressed vmlinux, virtio-serial ports for the guest channel, seccomp sandbox on.
  */
 export function qemuArgs(c: QemuConfig): string[] {
-  const f = sandboxFiles(c.dir);
+  const f = rel;
   const args = [
     '-M', 'microvm,x-option-roms=off,rtc=on,isa-serial=on',
     '-accel', c.accel === 'kvm' ? 'kvm' : 'tcg',
+    // under TCG, icount gives the kernel a stable clock: without it TSC calibration against
+    // the PIT fails when the vCPU thread is preempted and boot hangs (measured: half the boots)
+    ...(c.accel === 'tcg' ? ['-icount', 'shift=auto,sleep=on'] : []),
     '-cpu', c.accel === 'kvm' ? 'host' : 'max',
     '-m', `${c.memoryMiB}M`,
     '-smp', String(c.cpus),
@@ -60,7 +73,7 @@ export function qemuArgs(c: QemuConfig): string[] {
   args.push('-chardev', `file,id=events,path=${f.events}`, '-device', 'virtserialport,chardev=events,name=org.nestbox.events');
   args.push('-drive', `id=root,file=${c.rootDisk},format=raw,if=none,readonly=on`, '-device', 'virtio-blk-device,drive=root,serial=nestbox-root');
   if (c.rwDisk) {
-    args.push('-drive', `id=rw,file=${c.rwDisk},format=raw,if=none,cache=writeback,discard=unmap`, '-device', 'virtio-blk-device,drive=rw,serial=nestbox-rw');
+    args.push('-drive', `id=rw,file=${f.rwDisk},format=raw,if=none,cache=writeback,discard=unmap`, '-device', 'virtio-blk-device,drive=rw,serial=nestbox-rw');
   }
   return args;
 }

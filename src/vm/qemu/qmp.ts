@@ -1,5 +1,6 @@
 import * as net from 'node:net';
 import { BackendError } from '../../core/errors.js';
+import { connectUnix } from '../../core/unix-socket.js';
 
 /** Minimal QMP client: connect, negotiate capabilities, run commands one at a time. */
 export class QmpClient implements AsyncDisposable {
@@ -40,9 +41,10 @@ export class QmpClient implements AsyncDisposable {
     socket.on('close', () => fail());
   }
 
-  static async connect(sockPath: string, timeoutMs = 5000): Promise<QmpClient> {
+  static async connect(dir: string, name: string, timeoutMs = 5000): Promise<QmpClient> {
+    const sockPath = `${dir}/${name}`;
     const socket = await new Promise<net.Socket>((resolve, reject) => {
-      const s = net.connect(sockPath);
+      const s = connectUnix(dir, name);
       const timer = setTimeout(() => {
         s.destroy();
         reject(new BackendError(`connect QMP \`${sockPath}\`: timed out`, 'QMP_GONE'));

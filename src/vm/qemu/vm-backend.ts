@@ -54,7 +54,7 @@ export class VmBackend implements Backend {
       initrd,
       dir: c.dir,
       rootDisk: await this.images.rootfsDisk(image),
-      ...(c.config.readOnly ? {} : { rwDisk: files.rwDisk }),
+      rwDisk: !c.config.readOnly,
     });
     const launched = spawnMonitor(QEMU_BINARY, args, files.stderr, c.dir);
     return { ...launched, accel: accel.accel };
@@ -64,7 +64,7 @@ export class VmBackend implements Backend {
     const { pid, pidStart } = c.state;
     if (!isProcessAlive(pid, pidStart)) return;
     try {
-      const qmp = await QmpClient.connect(sandboxFiles(c.dir).qmp, 2000);
+      const qmp = await QmpClient.connect(c.dir, 'qmp.sock', 2000);
       await qmp.execute('quit').catch(() => undefined);
       qmp.close();
     } catch {
