@@ -56,3 +56,14 @@ function cpuFlags(): Set<string> {
     return new Set();
   }
 }
+
+/** The host's TSC rate in kHz (from /proc/cpuinfo), or undefined when it cannot be read. */
+export function hostTscKhz(): number | undefined {
+  try {
+    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('cpu MHz'));
+    const mhz = Number(line?.split(':')[1]);
+    return Number.isFinite(mhz) && mhz > 100 ? Math.round(mhz * 1000) : undefined;
+  } catch {
+    return undefined;
+  }
+}

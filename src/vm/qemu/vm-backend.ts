@@ -9,7 +9,7 @@ import { isProcessAlive, killQuietly, waitProcessGone } from '../../core/proc.js
 import type { ImageRecord } from '../../image/types.js';
 import type { Backend, Launched, RootfsProvider } from '../backend.js';
 import { spawnMonitor } from '../spawn-monitor.js';
-import { detectAccel } from './accel.js';
+import { detectAccel, hostTscKhz } from './accel.js';
 import { QEMU_BINARY, qemuArgs, sandboxFiles } from './command.js';
 import { QmpClient } from './qmp.js';
 
@@ -55,6 +55,7 @@ export class VmBackend implements Backend {
       dir: c.dir,
       rootDisk: await this.images.rootfsDisk(image),
       rwDisk: !c.config.readOnly,
+      ...(accel.accel === 'tcg' ? { hostTscKhz: hostTscKhz() } : {}),
     });
     const launched = spawnMonitor(QEMU_BINARY, args, files.stderr, c.dir);
     return { ...launched, accel: accel.accel };
