@@ -78,8 +78,8 @@ export function qemuArgs(c: QemuConfig): string[] {
     args.push('-chardev', `socket,id=ctl${n},path=${f.ctl(n)},server=on,wait=off`);
     args.push('-device', `virtserialport,chardev=ctl${n},name=org.nestbox.ctl.${n}`);
   }
-  args.push('-chardev', `file,id=log,path=${f.log}`, '-device', 'virtserialport,chardev=log,name=org.nestbox.log');
-  args.push('-chardev', `file,id=events,path=${f.events}`, '-device', 'virtserialport,chardev=events,name=org.nestbox.events');
+  args.push('-chardev', `file,id=log,path=${f.log},append=on`, '-device', 'virtserialport,chardev=log,name=org.nestbox.log');
+  args.push('-chardev', `file,id=events,path=${f.events},append=on`, '-device', 'virtserialport,chardev=events,name=org.nestbox.events');
   args.push('-drive', `id=root,file=${c.rootDisk},format=raw,if=none,readonly=on`, '-device', 'virtio-blk-device,drive=root,serial=nestbox-root');
   if (c.rwDisk) {
     args.push('-drive', `id=rw,file=${f.rwDisk},format=raw,if=none,cache=writeback,discard=unmap`, '-device', 'virtio-blk-device,drive=rw,serial=nestbox-rw');
