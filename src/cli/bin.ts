@@ -1,3 +1,4 @@
 import { main } from './main.js';
+import { restoreArgv } from './argv.js';
 
-await main(process.argv.slice(2));
+await main(restoreArgv(process.argv.slice(2)));

@@ -35,7 +35,12 @@ interface Unpacked {
   bytes: number;
 }
 
-export async function loadImages(ctx: LoadContext, file: string): Promise<ImageRecord[]> {
+/** A loaded image, with the references this archive gave it (the image may have others). */
+export interface LoadedImage extends ImageRecord {
+  loadedTags: string[];
+}
+
+export async function loadImages(ctx: LoadContext, file: string): Promise<LoadedImage[]> {
   const st = await fs.stat(file).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') throw new NotFoundError('file', file);
     throw err;
@@ -113,12 +118,13 @@ function recordOf(c: ImageCandidate, size: number): StoredImage {
 }
 
 /** Move staged blobs into the store and record the images, under the store lock; all or nothing. */
-async function commit(ctx: LoadContext, candidates: ImageCandidate[], images: StoredImage[]): Promise<ImageRecord[]> {
+async function commit(ctx: LoadContext, candidates: ImageCandidate[], images: StoredImage[]): Promise<LoadedImage[]> {
   return ctx.index.update(async (data) => {
     const before = referencedBlobs(data);
     const adopted: string[] = [];
     try {
       const ids: string[] = [];
+      const loadedTags = new Map<string, string[]>();
       for (const [i, c] of candidates.entries()) {
         const image = images[i]!;
         if (data.images[image.id] === undefined) {
@@ -130,10 +136,11 @@ async function commit(ctx: LoadContext, candidates: ImageCandidate[], images: St
         }
         for (const tag of c.tags) moveTag(data, tag, data.images[image.id]!);
         ids.push(image.id);
+        loadedTags.set(image.id, [...(loadedTags.get(image.id) ?? []), ...c.tags]);
       }
       return {
         changed: true,
-        result: [...new Set(ids)].map((id) => structuredClone(data.images[id]!)),
+        result: [...new Set(ids)].map((id) => ({ ...structuredClone(data.images[id]!), loadedTags: loadedTags.get(id) ?? [] })),
         onWriteFailed: () => removeUnreferenced(ctx.blobs, adopted, before),
       };
     } catch (err) {

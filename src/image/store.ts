@@ -6,7 +6,7 @@
 import { ConflictError, NotFoundError } from '../core/errors.js';
 import { BlobStore } from './blobs.js';
 import { IndexFile, moveTag, referencedBlobs, type StoredImage } from './index-file.js';
-import { loadImages } from './load.js';
+import { loadImages, type LoadedImage } from './load.js';
 import { lookupImage } from './lookup.js';
 import { familiar, formatReference, parseTaggedReference } from './reference.js';
 import { RootfsCache } from './rootfs-cache.js';
@@ -74,7 +74,7 @@ export class ImageStore {
   }
 
   /** Load a docker-archive / oci-archive tarball or an OCI layout directory. */
-  async load(file: string): Promise<ImageRecord[]> {
+  async load(file: string): Promise<LoadedImage[]> {
     return loadImages({ layout: this.layout, blobs: this.blobs, index: this.index, caches: this.caches, maxBytes: this.maxBytes }, file);
   }
 

@@ -58,7 +58,7 @@ test('detached container: ps, logs (-t, --tail, -f), exec, inspect, stop, restar
   assert.ok(['tcg', 'kvm'].includes(doc.Nestbox.Accelerator));
 
   // follow: a second CLI streams new lines until the container stops
-  const follower = spawn(process.execPath, [NESTBOX, '--root', root.dir, 'logs', '-f', '--tail', '0', 'counter']);
+  const follower = spawn(NESTBOX, ['--root', root.dir, 'logs', '-f', '--tail', '0', 'counter']);
   let followed = '';
   follower.stdout.on('data', (d: Buffer) => (followed += d.toString()));
   const followerDone = new Promise((r) => follower.on('close', r));
@@ -117,7 +117,7 @@ test('rm refuses a running container without -f; rm -f kills the VM and leaves n
 });
 
 test('logs and exit status survive the CLI being SIGKILLed; ps tells the truth when QEMU dies', async () => {
-  const cli = spawn(process.execPath, [NESTBOX, '--root', root.dir, 'run', '--name', 'orphan', 'busybox', 'sh', '-c', 'echo started; sleep 4; echo finished; exit 4']);
+  const cli = spawn(NESTBOX, ['--root', root.dir, 'run', '--name', 'orphan', 'busybox', 'sh', '-c', 'echo started; sleep 4; echo finished; exit 4']);
   let seen = '';
   cli.stdout.on('data', (d: Buffer) => (seen += d.toString()));
   while (!seen.includes('started')) await sleep(100);
@@ -150,7 +150,7 @@ test('two CLIs at once: one name, one winner; state stays readable', async () =>
 
 test('-t gives a real pty with the window size', async () => {
   const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
-    const child = spawn('script', ['-qec', `stty rows 33 cols 101; ${process.execPath} ${NESTBOX} --root ${root.dir} run -it --rm busybox sh -c 'tty; stty size'`, '/dev/null']);
+    const child = spawn('script', ['-qec', `stty rows 33 cols 101; ${NESTBOX} --root ${root.dir} run -it --rm busybox sh -c 'tty; stty size'`, '/dev/null']);
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.on('close', (code) => resolve({ code, out }));

@@ -13,8 +13,8 @@ export function register(program: Command): void {
       const images = await engine.images.load(flags.input);
       if (flags.quiet) return;
       for (const image of images) {
-        if (image.repoTags.length === 0) out(`Loaded image ID: ${image.id}`);
-        for (const tag of image.repoTags) out(`Loaded image: ${familiar(tag)}`);
+        if (image.loadedTags.length === 0) out(`Loaded image ID: ${image.id}`);
+        for (const tag of image.loadedTags) out(`Loaded image: ${familiar(tag)}`);
       }
     });
 }

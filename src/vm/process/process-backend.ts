@@ -40,7 +40,10 @@ export class ProcessBackend implements Backend {
   async prepare(c: Container, image: ImageRecord): Promise<void> {
     const lower = await this.images.rootfsDir(image);
     const l = this.layout(c);
-    for (const d of [l.rootfs, l.upper, l.work]) await fs.mkdir(d, { recursive: true, mode: 0o700 });
+    for (const d of [l.rootfs, l.work]) await fs.mkdir(d, { recursive: true, mode: 0o700 });
+    // the writable layer's top directory becomes the container's `/`: it must be traversable
+    await fs.mkdir(l.upper, { mode: 0o755 });
+    await fs.chmod(l.upper, 0o755);
     const user = await resolveUser(lower, c.config.process.user);
     await fs.writeFile(path.join(c.dir, 'hostname'), `${c.config.hostname}\n`);
     await fs.writeFile(path.join(c.dir, 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${c.config.hostname}\n`);

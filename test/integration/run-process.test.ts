@@ -1,0 +1,49 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { TestRoot, processesMatching } from '../helpers/cli.js';
+
+// --isolation=process: the same verbs on runc, through nestbox-shim.
+const root = new TestRoot();
+after(() => root.dispose());
+const P = ['--isolation', 'process'];
+
+test('process isolation runs on the host kernel with the same CLI', async () => {
+  const r = await root.nb(['run', '--rm', ...P, 'busybox', 'sh', '-c', 'echo hello; uname -r']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, `hello\n${os.release()}\n`);
+});
+
+test('process isolation: exit codes, stdin, env, workdir, user, hostname', async () => {
+  assert.equal((await root.nb(['run', '--rm', ...P, 'busybox', 'sh', '-c', 'exit 7'])).code, 7);
+  assert.equal((await root.nb(['run', '--rm', ...P, 'busybox', 'sh', '-c', 'kill -9 $$'])).code, 137);
+  const nf = await root.nb(['run', '--rm', ...P, 'busybox', 'no-such-command']);
+  assert.equal(nf.code, 127);
+  assert.match(nf.stderr, /no-such-command/);
+  assert.equal((await root.nb(['run', '--rm', ...P, 'busybox', '/etc/passwd'])).code, 126);
+  assert.equal((await root.nb(['run', '-i', '--rm', ...P, 'busybox', 'cat'], { input: 'abc\n' })).stdout, 'abc\n');
+  const r = await root.nb(['run', '--rm', ...P, '-e', 'A=1', '-w', '/tmp', '-u', 'nobody', '--hostname', 'pbox', 'busybox', 'sh', '-c', 'echo $A; pwd; id -u; hostname']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.stdout.trim().split('\n'), ['1', '/tmp', '65534', 'pbox']);
+  const ro = await root.nb(['run', '--rm', ...P, '--read-only', 'busybox', 'touch', '/x']);
+  assert.notEqual(ro.code, 0);
+  assert.match(ro.stderr, /Read-only file system/);
+});
+
+test('process isolation: detached, exec, stop, rm -f leave no mount or process', async () => {
+  const id = (await root.nb(['run', '-d', ...P, '--name', 'p1', 'busybox', 'sh', '-c', 'echo up; sleep 1000'])).stdout.trim();
+  assert.match(id, /^[0-9a-f]{64}$/);
+  assert.equal((await root.nb(['exec', 'p1', 'echo', 'in-exec'])).stdout, 'in-exec\n');
+  assert.equal((await root.nb(['exec', '-u', 'nobody', 'p1', 'id', '-u'])).stdout, '65534\n');
+  assert.match((await root.nb(['ps'])).stdout, /process\s+p1/);
+  assert.equal((await root.nb(['logs', 'p1'])).stdout, 'up\n');
+  assert.equal((await root.nb(['stop', '-t', '5', 'p1'])).code, 0);
+  assert.equal((await root.nb(['wait', 'p1'])).stdout, '143\n');
+  await root.nb(['start', 'p1']);
+  assert.equal((await root.nb(['rm', '-f', 'p1'])).code, 0);
+  assert.equal(existsSync(path.join(root.dir, 'containers', id)), false);
+  assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(id), 'no overlay mount left');
+  assert.deepEqual(await processesMatching(id), []);
+});
