@@ -117,7 +117,8 @@ export class Engine {
   }
 
   async list(opts: { all?: boolean } = {}): Promise<Container[]> {
-    const all = await Promise.all((await this.store.list()).map((c) => this.refresh(c).catch(() => c)));
+    const refreshed = await Promise.all((await this.store.list()).map((c) => this.refresh(c).catch(() => c)));
+    const all = refreshed.filter((c) => !(c.config.autoRemove && c.state.status === 'exited'));
     const shown = opts.all ? all : all.filter((c) => c.state.status === 'running' || c.state.status === 'paused');
     return shown.sort((a, b) => b.config.created.localeCompare(a.config.created));
   }
@@ -127,9 +128,17 @@ export class Engine {
     if (c.state.status !== 'running' && c.state.status !== 'paused') return c;
     if (isProcessAlive(c.state.pid, c.state.pidStart)) return c;
     const monitor = c.config.isolation === 'vm' ? 'QEMU' : 'the runc shim';
-    return this.store.update(c.config.id, async (cur) =>
+    const done = await this.store.update(c.config.id, async (cur) =>
       cur.state.status === 'running' || cur.state.status === 'paused' ? exitedState(cur.dir, cur.state, monitor) : cur.state,
     );
+    // --rm: whoever first sees the container exited removes it (there is no daemon to do it)
+    if (done.config.autoRemove) await this.removeExited(done).catch(() => undefined);
+    return done;
+  }
+
+  private async removeExited(c: Container): Promise<void> {
+    await this.backends[c.config.isolation].destroy(c);
+    await this.store.delete(c);
   }
 
   /** Wait for the container to exit; returns its exit code. */

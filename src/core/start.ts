@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import type { Container } from './container.js';
 import type { ContainerStore } from './container-store.js';
 import { BackendError, CommandError, NestboxError } from './errors.js';
-import { waitProcessGone } from './proc.js';
+import { isProcessAlive, waitProcessGone } from './proc.js';
 import { applyEvent, exitedState, type MainOutcome } from './reconcile.js';
 import { CtlConnection } from '../guest/ctl-client.js';
 import { FrameFileReader } from '../guest/frame-file.js';
@@ -46,19 +46,24 @@ export async function startSandbox(
   });
   let channel: CtlConnection | undefined;
   let outcome: MainOutcome;
+  const giveUp = new AbortController();
   try {
-    channel = await raceMonitor(CtlConnection.open(c.dir, BOOT_TIMEOUT_MS), launched, c.dir);
+    channel = await raceMonitor(CtlConnection.open(c.dir, BOOT_TIMEOUT_MS, giveUp.signal), launched, c.dir);
     await raceMonitor(channel.hello(BOOT_TIMEOUT_MS), launched, c.dir);
     channel.send(
       encode.run({ ...c.config.process, ...opts.ttySize, stdin: c.config.openStdin, hostname: c.config.hostname, readOnly: c.config.readOnly }),
     );
     outcome = await waitForStart(c.dir, launched);
   } catch (err) {
+    giveUp.abort('start failed');
     await channel?.close();
+    const monitorDied = !isProcessAlive(launched.pid, launched.pidStart);
     await backend.halt(current);
-    const message = err instanceof NestboxError ? err.message : `start: ${(err as Error).message}`;
+    const message = monitorDied
+      ? `the sandbox monitor exited during start-up${await stderrTail(c.dir)}`
+      : err instanceof NestboxError ? err.message : `start: ${(err as Error).message}`;
     await store.saveState(current, { ...current.state, status: 'exited', exitCode: 125, finishedAt: new Date().toISOString(), error: message });
-    throw err instanceof NestboxError ? err : new BackendError(message);
+    throw monitorDied || !(err instanceof NestboxError) ? new BackendError(message, 'START_FAILED') : err;
   }
   if (outcome.error || outcome.exit && outcome.guestPid === undefined) {
     await channel.close();

@@ -28,9 +28,10 @@ export class CtlConnection extends EventEmitter implements AsyncDisposable {
   }
 
   /** Connect to a free ctl port of the sandbox in `dir`, waiting for QEMU to create the sockets. */
-  static async open(dir: string, timeoutMs = 30_000): Promise<CtlConnection> {
+  static async open(dir: string, timeoutMs = 30_000, signal?: AbortSignal): Promise<CtlConnection> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
+      if (signal?.aborted) throw new BackendError(`guest channel in \`${dir}\`: gave up (${String(signal.reason ?? 'aborted')})`, 'ABORTED');
       for (let port = 0; port < CTL_PORTS; port++) {
         const lock = await Lock.tryAcquire(dir, `ctl-${port}`);
         if (!lock) continue;

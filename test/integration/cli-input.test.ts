@@ -45,6 +45,13 @@ test('a user that does not exist in the image fails the VM start with 125 and a 
   assert.deepEqual(containers(), []);
 });
 
+test('a VMM that dies at start-up gives 125 with the reason, and --rm leaves nothing', async () => {
+  const r = await root.nb(['run', '--rm', 'busybox', 'true'], { env: { NESTBOX_QEMU: '/bin/false' } });
+  assert.equal(r.code, 125);
+  assert.match(r.stderr, /the sandbox monitor exited during start-up/);
+  assert.deepEqual(containers(), []);
+});
+
 test('corrupt and malicious archives are refused by load with the offending entry named', async () => {
   const corrupt = path.join(root.dir, 'corrupt.tar');
   writeFileSync(corrupt, Buffer.concat([Buffer.from('this is not a tar archive'), Buffer.alloc(2000, 7)]));

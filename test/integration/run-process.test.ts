@@ -47,3 +47,10 @@ test('process isolation: detached, exec, stop, rm -f leave no mount or process',
   assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(id), 'no overlay mount left');
   assert.deepEqual(await processesMatching(id), []);
 });
+
+test('run -d --rm: the first command that sees the container exited removes it', async () => {
+  const id = (await root.nb(['run', '-d', '--rm', ...P, 'busybox', 'true'])).stdout.trim();
+  assert.equal((await root.nb(['wait', id])).stdout, '0\n');
+  assert.doesNotMatch((await root.nb(['ps', '-a', '--no-trunc'])).stdout, new RegExp(id));
+  assert.equal(existsSync(path.join(root.dir, 'containers', id)), false);
+});

@@ -14,7 +14,6 @@ export function register(program: Command): void {
   ).action(async (image: string, command: string[], flags, cmd: Command) => {
     const engine = await getEngine(cmd);
     const opts = await toCreateOptions(image, command, flags);
-    if (flags.detach && opts.autoRemove) opts.autoRemove = true;
     const created = await engine.create(opts);
     const attachStdin = !flags.detach && (opts.openStdin ?? false);
     const ttySize = opts.tty && process.stdout.isTTY ? { rows: process.stdout.rows, cols: process.stdout.columns } : undefined;
@@ -26,12 +25,11 @@ export function register(program: Command): void {
       throw err;
     }
     if (flags.detach) {
-      out(created.config.id);
-      if (opts.autoRemove) void 0; // a detached --rm container is removed by whoever sees it exited (ps/wait/rm)
+      out(created.config.id); // with --rm, the first nestbox command that sees it exited removes it
       return;
     }
     const code = await attachAndWait(engine, started.container, started.channel, { stdin: attachStdin, tty: opts.tty ?? false });
-    if (opts.autoRemove) await engine.remove(created.config.id, { force: true });
+    if (opts.autoRemove) await engine.remove(created.config.id, { force: true }).catch(() => undefined);
     process.exitCode = code;
   });
 }

@@ -20,6 +20,8 @@ export interface QemuConfig {
 }
 
 export const QEMU_BINARY = process.env.NESTBOX_QEMU ?? 'qemu-system-x86_64';
+/** The unprivileged user QEMU drops to after start-up (it needs no host file it has not opened). */
+export const RUN_AS = process.env.NESTBOX_QEMU_USER ?? 'nobody';
 
 /** Files a sandbox directory holds; one definition for the backend, the reader and `rm`. */
 export const sandboxFiles = (dir: string) => ({
@@ -65,7 +67,12 @@ export function qemuArgs(c: QemuConfig): string[] {
     '-m', `${c.memoryMiB}M`,
     '-smp', String(c.cpus),
     '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
-    '-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
+    // seccomp on. set*id must stay allowed for -runas to drop root after start-up (measured:
+    // elevateprivileges=deny kills QEMU with SIGSYS there); once dropped, nobody has no privilege
+    // left to regain. Then QEMU is confined to the sandbox directory: it needs no other host file.
+    '-sandbox', 'on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=deny',
+    '-chroot', c.dir,
+    '-runas', RUN_AS,
     '-serial', `file:${f.console}`,
     '-qmp', `unix:${f.qmp},server=on,wait=off`,
     '-kernel', c.kernel,
