@@ -52,6 +52,19 @@ test('a VMM that dies at start-up gives 125 with the reason, and --rm leaves not
   assert.deepEqual(containers(), []);
 });
 
+test('an image with no CMD and no command given: 125 naming the image, nothing created', async () => {
+  const layer = await rawTar([{ name: 'etc/', type: 'directory' }]);
+  const bare = makeOciImage({ layers: [layer], name: 'bare:1', config: {} });
+  const tar = path.join(root.dir, 'bare.tar');
+  writeFileSync(tar, await ociArchiveBytes(bare));
+  assert.equal((await root.nb(['load', '-i', tar])).code, 0);
+  const r = await root.nb(['run', '--rm', 'bare:1']);
+  assert.equal(r.code, 125);
+  assert.match(r.stderr, /no command specified: image bare:1 has no CMD or ENTRYPOINT/);
+  assert.deepEqual(containers(), []);
+  await root.nb(['rmi', 'bare:1']);
+});
+
 test('corrupt and malicious archives are refused by load with the offending entry named', async () => {
   const corrupt = path.join(root.dir, 'corrupt.tar');
   writeFileSync(corrupt, Buffer.concat([Buffer.from('this is not a tar archive'), Buffer.alloc(2000, 7)]));
