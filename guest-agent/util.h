@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "clock.h"
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Print "nestbox-agent: ..." to the console (stderr). */
@@ -16,8 +18,5 @@ void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 ssize_t read_small(const char *path, char *buf, size_t size);
 int write_file(const char *path, const char *data, mode_t mode);
 int mkdir_p(const char *path, mode_t mode);
-uint64_t now_ns(void);
-uint64_t mono_ms(void);
-void sleep_ms(unsigned ms);
 
 #endif
