@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { COMMANDS } from './commands.js';
-import { exitCodeOf, NestboxError } from '../core/errors.js';
+import { exitCodeOf, InvalidArgumentError, NestboxError } from '../core/errors.js';
 import { VERSION } from '../core/version.js';
 import { DEFAULT_ROOT } from '../core/paths.js';
 
@@ -9,6 +9,13 @@ export async function main(argv: string[]): Promise<void> {
     .description('Run OCI containers, each in its own lightweight VM (or plain runc namespaces with --isolation=process)')
     .version(`nestbox version ${VERSION}`, '-v, --version', 'print the version and exit')
     .option('--root <dir>', `state directory (env NESTBOX_ROOT, default ${DEFAULT_ROOT})`)
+    .option('--accel <kvm|tcg>', 'force the VM accelerator (env NESTBOX_ACCEL; default: KVM when it can boot a normal guest, else TCG)')
+    .hook('preAction', (cmd) => {
+      const accel = (cmd.opts() as { accel?: string }).accel;
+      if (accel === undefined) return;
+      if (accel !== 'kvm' && accel !== 'tcg') throw new InvalidArgumentError(`invalid --accel "${accel}": use kvm or tcg`);
+      process.env.NESTBOX_ACCEL = accel;
+    })
     .enablePositionalOptions()
     .showHelpAfterError(false)
     .exitOverride();

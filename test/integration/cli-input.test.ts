@@ -115,6 +115,8 @@ test('info names the accelerator and why; version and --help answer', async () =
   assert.match(info.stdout, /Accelerator: (TCG|KVM)\n Reason: .+/);
   assert.match(info.stdout, /\/dev\/kvm: /);
   assert.match(info.stdout, /Host is a VM \(nested virtualization\): (yes|no)/);
+  assert.match((await root.nb(['--accel', 'tcg', 'info'])).stdout, /Accelerator: TCG\n Reason: forced by NESTBOX_ACCEL\/--accel=tcg/);
+  assert.equal((await root.nb(['--accel', 'hvf', 'info'])).code, 125);
   const json = JSON.parse((await root.nb(['info', '--format', 'json'])).stdout);
   assert.ok(['tcg', 'kvm'].includes(json.accelerator.accel));
   assert.match((await root.nb(['--version'])).stdout, /^nestbox version \d+\.\d+\.\d+/);
