@@ -44,8 +44,8 @@ export class ContainerStore {
     const dir = this.dirOf(config.id);
     try {
       await fs.mkdir(dir, { mode: 0o700 });
-      await writeJsonAtomic(path.join(dir, 'config.json'), config);
-      await writeJsonAtomic(path.join(dir, 'state.json'), state);
+      await writeJsonAtomic(path.join(dir, 'config.json'), config, 0o600);
+      await writeJsonAtomic(path.join(dir, 'state.json'), state, 0o600);
     } catch (err) {
       await fs.rm(dir, { recursive: true, force: true });
       await fs.rm(nameFile, { force: true });
@@ -99,13 +99,13 @@ export class ContainerStore {
       const c = await this.load(id);
       if (!c) throw new NotFoundError('container', id);
       const state = await fn(c);
-      await writeJsonAtomic(path.join(c.dir, 'state.json'), state);
+      await writeJsonAtomic(path.join(c.dir, 'state.json'), state, 0o600);
       return { ...c, state };
     });
   }
 
   async saveState(c: Container, state: ContainerState): Promise<Container> {
-    await writeJsonAtomic(path.join(c.dir, 'state.json'), state);
+    await writeJsonAtomic(path.join(c.dir, 'state.json'), state, 0o600);
     return { ...c, state };
   }
 

@@ -1,6 +1,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -57,6 +57,12 @@ test('detached container: ps, logs (-t, --tail, -f), exec, inspect, stop, restar
   assert.equal(doc.HostConfig.Isolation, 'vm');
   assert.ok(doc.State.Pid > 0);
   assert.ok(['tcg', 'kvm'].includes(doc.Nestbox.Accelerator));
+  // QEMU is confined: seccomp on, chrooted into the container's directory, not root
+  const status = readFileSync(`/proc/${doc.State.Pid}/status`, 'utf8');
+  assert.match(status, /^Seccomp:\s+2$/m);
+  assert.doesNotMatch(status, /^Uid:\s+0\s/m);
+  assert.equal(readlinkSync(`/proc/${doc.State.Pid}/root`), doc.Nestbox.StateDir);
+  assert.equal(statSync(path.join(doc.Nestbox.StateDir, 'config.json')).mode & 0o077, 0, 'config (env) is private');
 
   // follow: a second CLI streams new lines until the container stops
   const follower = spawn(NESTBOX, ['--root', root.dir, 'logs', '-f', '--tail', '0', 'counter']);

@@ -47,7 +47,7 @@ export class ProcessBackend implements Backend {
     const user = await resolveUser(lower, c.config.process.user);
     await fs.writeFile(path.join(c.dir, 'hostname'), `${c.config.hostname}\n`);
     await fs.writeFile(path.join(c.dir, 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${c.config.hostname}\n`);
-    await writeJsonAtomic(path.join(l.bundle, 'config.json'), bundleConfig(c, user, l.rootfs));
+    await writeJsonAtomic(path.join(l.bundle, 'config.json'), bundleConfig(c, user, l.rootfs), 0o600);
   }
 
   async launch(c: Container, image: ImageRecord): Promise<Launched> {
