@@ -15,8 +15,9 @@ import * as images from './commands/images.js';
 import * as rmi from './commands/rmi.js';
 import * as info from './commands/info.js';
 import * as version from './commands/version.js';
+import * as serve from './commands/serve.js';
 
 /** The command table: each entry is a thin file that parses flags, calls the core and prints. */
 export const COMMANDS: ReadonlyArray<{ register(program: Command): void }> = [
-  run, create, start, ps, logs, exec, stop, kill, rm, wait, inspect, load, images, rmi, info, version,
+  run, create, start, ps, logs, exec, stop, kill, rm, wait, inspect, load, images, rmi, info, version, serve,
 ];

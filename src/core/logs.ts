@@ -17,6 +17,8 @@ export interface LogOptions {
   signal?: AbortSignal;
   /** Skip what was logged before the call (attach to a restarted container). */
   onlyNew?: boolean;
+  /** Start at this byte offset of the log (its size when a client attached), not at the beginning. */
+  fromOffset?: number;
 }
 
 /**
@@ -24,7 +26,7 @@ export interface LogOptions {
  * keeps yielding until the sandbox's monitor is gone and the file is drained.
  */
 export async function* readLogs(c: Container, opts: LogOptions = {}): AsyncGenerator<LogEntry> {
-  const reader = new FrameFileReader(sandboxFiles(c.dir).log, true);
+  const reader = new FrameFileReader(sandboxFiles(c.dir).log, true, opts.fromOffset ?? 0);
   const initial = toEntries(await reader.readNew());
   if (!opts.onlyNew) yield* opts.tail !== undefined ? lastLines(initial, opts.tail) : initial;
   if (!opts.follow) return;

@@ -10,12 +10,16 @@ const CHUNK = 256 * 1024;
  */
 export class FrameFileReader {
   private decoder = new FrameDecoder();
-  private offset = 0;
+  private offset: number;
 
+  /** `start`: byte offset to begin at (a frame boundary, e.g. the file's size at some earlier time). */
   constructor(
     readonly file: string,
     private readonly timestamped: boolean,
-  ) {}
+    start = 0,
+  ) {
+    this.offset = start;
+  }
 
   /** Everything appended since the last call. Throws GuestProtocolError on a bad frame. */
   async readNew(): Promise<GuestEvent[]> {
