@@ -51,7 +51,7 @@ export class FrameFileReader {
    * Yields events as they are appended until `done()` says the writer has finished (checked only
    * when no new data is there, so the tail is never lost) or `signal` aborts.
    */
-  async *follow(done: () => boolean | Promise<boolean>, signal?: AbortSignal, pollMs = 50): AsyncGenerator<GuestEvent> {
+  async *follow(done: () => boolean | Promise<boolean>, signal?: AbortSignal, pollMs = 20): AsyncGenerator<GuestEvent> {
     let wake: (() => void) | undefined;
     let watcher: FSWatcher | undefined;
     const poke = () => wake?.();

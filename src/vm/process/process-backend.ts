@@ -56,7 +56,7 @@ export class ProcessBackend implements Backend {
     const l = this.layout(c);
     await this.mountRootfs(c, await this.images.rootfsDir(image));
     await fs.mkdir(l.runcRoot, { recursive: true, mode: 0o700 });
-    await run(RUNC_BINARY, ['--root', l.runcRoot, 'delete', '--force', c.config.id]).catch(() => undefined);
+    await this.deleteRuncState(c);
     const files = sandboxFiles(c.dir);
     for (let n = 0; n < 4; n++) await fs.rm(files.ctl(n), { force: true });
     return spawnMonitor(shim, ['--dir', c.dir, '--bundle', l.bundle, '--id', c.config.id, '--runc', RUNC_BINARY, '--runc-root', l.runcRoot], files.stderr, c.dir);
@@ -80,12 +80,19 @@ export class ProcessBackend implements Backend {
       killQuietly(c.state.pid, 'SIGKILL');
       await waitProcessGone(c.state.pid, c.state.pidStart, 3000);
     }
+    await this.deleteRuncState(c);
+  }
+
+  /** `runc delete --force`, only when runc still has state for it (the shim deletes it on exit). */
+  private async deleteRuncState(c: Container): Promise<void> {
+    const l = this.layout(c);
+    if (!existsSync(path.join(l.runcRoot, c.config.id))) return;
     await run(RUNC_BINARY, ['--root', l.runcRoot, 'delete', '--force', c.config.id]).catch(() => undefined);
   }
 
   async destroy(c: Container): Promise<void> {
     const l = this.layout(c);
-    await run(RUNC_BINARY, ['--root', l.runcRoot, 'delete', '--force', c.config.id]).catch(() => undefined);
+    await this.deleteRuncState(c);
     if (await isMountPoint(l.rootfs)) {
       await run('umount', [l.rootfs]).catch(() => run('umount', ['-l', l.rootfs]));
     }

@@ -55,6 +55,7 @@ export class VmBackend implements Backend {
       dir: c.dir,
       rootDisk: await this.images.rootfsDisk(image),
       rwDisk: !c.config.readOnly,
+      ...(process.env.NESTBOX_KERNEL_ARGS ? { append: process.env.NESTBOX_KERNEL_ARGS.split(/\s+/).filter(Boolean) } : {}),
       ...(accel.accel === 'tcg' ? { hostTscKhz: hostTscKhz() } : {}),
     });
     const launched = spawnMonitor(QEMU_BINARY, args, files.stderr, c.dir);
