@@ -20,6 +20,9 @@
 
 enum slot_kind { SLOT_SIGNAL, SLOT_PORT, SLOT_OUTPUT, SLOT_INPUT };
 
+static int debug;
+#define dbg(...) do { if (debug) say(__VA_ARGS__); } while (0)
+
 struct slot {
 	enum slot_kind kind;
 	int index; /* port or session index */
@@ -52,6 +55,7 @@ static void check_connections(struct agent *a)
 
 		if (p->fd < 0 || p->connected || !port_probe(p))
 			continue;
+		dbg("ctl%d: connect seen (sigio), in=%zu out=%zu", i, p->in.len, p->out.len);
 		if (i < CTL_PORTS)
 			port_reset(p);
 	}
@@ -71,10 +75,12 @@ static void on_disconnect(struct agent *a, int i)
 {
 	struct port *p = &a->ports[i];
 
+	dbg("ctl%d: disconnect seen, in=%zu out=%zu broken=%d", i, p->in.len, p->out.len, p->broken);
 	p->connected = 0;
 	port_reset(p);
 	sessions_orphan(a, i);
 	port_probe(p); /* a new client may already be there */
+	dbg("ctl%d: after disconnect probe connected=%d", i, p->connected);
 }
 
 /* After a bad frame the stream has no framing left. The client that sent it may be replaced
@@ -113,6 +119,11 @@ static void read_ctl(struct agent *a, int i)
 	if (n <= 0) {
 		on_disconnect(a, i);
 		return;
+	}
+	if (debug) {
+		struct pollfd q = { .fd = p->fd, .events = POLLOUT };
+		poll(&q, 1, 0);
+		dbg("ctl%d: read %zd bytes type=%02x revents=%x", i, n, n > 1 ? chunk[1] : 0, q.revents);
 	}
 	if (buf_append(&p->in, chunk, (size_t)n)) {
 		r = -ENOMEM;
@@ -209,6 +220,8 @@ static void flush_ports(struct agent *a)
 		if (p->fd >= 0 && p->connected && p->out.len && port_flush(p))
 			if (i < CTL_PORTS)
 				buf_free(&p->out);
+		if (i < CTL_PORTS && p->out.len)
+			dbg("ctl%d: %zu bytes not flushed (connected=%d)", i, p->out.len, p->connected);
 	}
 }
 
@@ -329,7 +342,7 @@ int main(void)
 {
 	static struct agent a;
 	uint64_t t;
-	int err, debug;
+	int err;
 
 	err = mount_early();
 	if (err)
@@ -341,6 +354,8 @@ int main(void)
 		return 1;
 	}
 	debug = cmdline_has("nestbox.debug");
+	if (debug)
+		say("debug on");
 	t = mono_ms();
 	modules_load(MODULE_ORDER, debug);
 	if (debug)

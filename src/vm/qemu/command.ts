@@ -20,6 +20,11 @@ export interface QemuConfig {
 }
 
 export const QEMU_BINARY = process.env.NESTBOX_QEMU ?? 'qemu-system-x86_64';
+/**
+ * TCG's translated-code cache. QEMU's default (1 GiB on 64-bit hosts) lets an idle guest's cache
+ * grow to tens of MiB of host memory; 32 MiB holds a container's working set.
+ */
+export const TCG_TB_MIB = Number(process.env.NESTBOX_TCG_TB_MIB ?? 32);
 /** The unprivileged user QEMU drops to after start-up (it needs no host file it has not opened). */
 export const RUN_AS = process.env.NESTBOX_QEMU_USER ?? 'nobody';
 
@@ -62,7 +67,7 @@ export function qemuArgs(c: QemuConfig): string[] {
   const f = rel;
   const args = [
     '-M', 'microvm,x-option-roms=off,rtc=on,isa-serial=on',
-    '-accel', c.accel === 'kvm' ? 'kvm' : 'tcg',
+    '-accel', c.accel === 'kvm' ? 'kvm' : `tcg,tb-size=${TCG_TB_MIB}`,
     '-cpu', c.accel === 'kvm' ? 'host' : 'max',
     '-m', `${c.memoryMiB}M`,
     '-smp', String(c.cpus),
