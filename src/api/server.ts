@@ -61,11 +61,11 @@ export class ApiServer {
       const buf = await body();
       await handler({ method, path: route, version, params, query: url.searchParams, headers: req.headers, body: buf, upgrade, reply });
     } catch (err) {
-      const { status, message } = errorReply(err);
+      const { status, message, code } = errorReply(err);
       if (status >= 500) this.log(`${method} ${req.url}: ${status} ${message}`);
       if (!reply.started) {
         try {
-          reply.json(status, { message });
+          reply.json(status, { message, ...(code ? { code } : {}) });
         } catch {
           // the client is gone
         }
