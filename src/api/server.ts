@@ -15,6 +15,7 @@ import { readUpgradeBody } from './upgrade-body.js';
 import { API_VERSION, splitVersion } from './version.js';
 import { DockerContext } from './docker/context.js';
 import { dockerRouter } from './docker/routes.js';
+import { addNativeRoutes } from './native/routes.js';
 
 export interface ApiServerOptions {
   /** Where to report requests that failed with a server error. */
@@ -35,7 +36,7 @@ export class ApiServer {
 
   constructor(engine: Engine, opts: ApiServerOptions = {}) {
     this.ctx = new DockerContext(engine);
-    this.router = dockerRouter(this.ctx);
+    this.router = addNativeRoutes(dockerRouter(this.ctx), this.ctx);
     this.log = opts.log ?? (() => undefined);
     this.http = http.createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 5_000 });
     this.http.on('request', (req, res) => void this.dispatch(req, new ResponseReply(res, headers()), false, () => readBody(req)));
