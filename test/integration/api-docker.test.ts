@@ -196,6 +196,19 @@ test('images, rmi, pull of a local image; errors come back as dockerd reports th
   assert.equal((await docker(['images', '-q'])).stdout, '');
 });
 
+test('docker run -it: a real pty through the hijacked raw stream, with the window size', async () => {
+  const env = `DOCKER_HOST=unix://${sock} DOCKER_CONFIG=${path.join(root.dir, '.docker')}`;
+  const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+    const child = spawn('script', ['-qec', `stty rows 21 cols 93; ${env} ${DOCKER} run -it --rm --isolation=process busybox sh -c 'tty; stty size; exit 6'`, '/dev/null']);
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('close', (code) => resolve({ code, out }));
+  });
+  assert.match(r.out, /\/dev\/pts\/\d+/, r.out);
+  assert.match(r.out, /21 93/, r.out);
+  assert.equal(r.code, 6, r.out);
+});
+
 test('SIGTERM stops the server, not the containers', async () => {
   await docker(['pull', 'busybox']).catch(() => undefined); // image was removed above: the default image comes back on use
   const run = await docker(['run', '-d', '--name', 'survivor', ...P, 'busybox', 'sleep', '100']);
