@@ -6,6 +6,8 @@ import { withLock } from './lock.js';
 import type { Container, ContainerConfig, ContainerState } from './container.js';
 import { storePaths, type StorePaths } from './paths.js';
 
+/** How long the exit code of an auto-removed container is kept for late waiters. */
+const TOMBSTONE_MS = 10 * 60 * 1000;
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 
 /**
@@ -115,6 +117,25 @@ export class ContainerStore {
     const nameFile = path.join(this.paths.names, c.config.name);
     const holder = await fs.readFile(nameFile, 'utf8').catch(() => undefined);
     if (holder?.trim() === c.config.id) await fs.rm(nameFile, { force: true });
+  }
+
+  /**
+   * The exit code of an auto-removed (--rm) container, kept briefly after removal so a `wait`
+   * that lost the race to the remover still learns how it ended.
+   */
+  async writeTombstone(c: Container): Promise<void> {
+    const dir = path.join(this.paths.root, 'tombstones');
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    await writeJsonAtomic(path.join(dir, c.config.id), { exitCode: c.state.exitCode ?? 0, at: Date.now() }, 0o600);
+    for (const name of await fs.readdir(dir)) {
+      const st = await fs.stat(path.join(dir, name)).catch(() => undefined);
+      if (st && Date.now() - st.mtimeMs > TOMBSTONE_MS) await fs.rm(path.join(dir, name), { force: true });
+    }
+  }
+
+  async readTombstone(id: string): Promise<number | undefined> {
+    const t = await readJson<{ exitCode: number }>(path.join(this.paths.root, 'tombstones', id)).catch(() => undefined);
+    return t?.exitCode;
   }
 
   async nameTaken(name: string): Promise<boolean> {

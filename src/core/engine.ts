@@ -3,7 +3,7 @@ import type { Container, ContainerState, Isolation } from './container.js';
 import { shortId } from './container.js';
 import { ContainerStore } from './container-store.js';
 import { processSpecFor, DEFAULT_MEMORY_MIB, type CreateOptions } from './create-spec.js';
-import { BackendError, CommandError, ConflictError, InvalidArgumentError } from './errors.js';
+import { BackendError, CommandError, ConflictError, InvalidArgumentError, NotFoundError } from './errors.js';
 import { Lock } from './lock.js';
 import { newContainerId, randomName } from './names.js';
 import { isProcessAlive, waitProcessGone } from './proc.js';
@@ -137,6 +137,7 @@ export class Engine {
   }
 
   private async removeExited(c: Container): Promise<void> {
+    await this.store.writeTombstone(c);
     await this.backends[c.config.isolation].destroy(c);
     await this.store.delete(c);
   }
@@ -144,10 +145,18 @@ export class Engine {
   /** Wait for the container to exit; returns its exit code. */
   async wait(ref: string, signal?: AbortSignal): Promise<number> {
     let c = await this.inspect(ref);
+    const id = c.config.id;
     while (c.state.status === 'running' || c.state.status === 'paused' || (c.state.status === 'created' && isProcessAlive(c.state.pid, c.state.pidStart))) {
       if (signal?.aborted) throw new BackendError('wait aborted', 'ABORTED');
       await waitProcessGone(c.state.pid, c.state.pidStart, 1000);
-      c = await this.inspect(c.config.id);
+      try {
+        c = await this.inspect(id);
+      } catch (err) {
+        // a --rm container removed by another reader meanwhile: its tombstone keeps the exit code
+        const code = err instanceof NotFoundError ? await this.store.readTombstone(id) : undefined;
+        if (code === undefined) throw err;
+        return code;
+      }
     }
     return c.state.exitCode ?? 0;
   }

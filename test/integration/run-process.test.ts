@@ -53,4 +53,10 @@ test('run -d --rm: the first command that sees the container exited removes it',
   assert.equal((await root.nb(['wait', id])).stdout, '0\n');
   assert.doesNotMatch((await root.nb(['ps', '-a', '--no-trunc'])).stdout, new RegExp(id));
   assert.equal(existsSync(path.join(root.dir, 'containers', id)), false);
+
+  // a waiter that loses the race to another remover still gets the exit code
+  const id2 = (await root.nb(['run', '-d', '--rm', ...P, 'busybox', 'sh', '-c', 'sleep 1; exit 3'])).stdout.trim();
+  const waiting = root.nb(['wait', id2]);
+  while ((await root.nb(['ps', '-aq', '--no-trunc'])).stdout.includes(id2)) await new Promise((r) => setTimeout(r, 100));
+  assert.equal((await waiting).stdout, '3\n');
 });
