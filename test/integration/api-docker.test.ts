@@ -209,6 +209,15 @@ test('docker run -it: a real pty through the hijacked raw stream, with the windo
   assert.equal(r.code, 6, r.out);
 });
 
+test('CLI and API share one core: each sees what the other created', async () => {
+  assert.equal((await root.nb(['create', '--name', 'fromcli', ...P, 'busybox', 'true'])).code, 0);
+  assert.match((await docker(['ps', '-a', '--format', '{{.Names}}'])).stdout, /^fromcli$/m);
+  assert.equal((await docker(['create', '--name', 'fromapi', ...P, 'busybox', 'true'])).code, 0);
+  assert.match((await root.nb(['ps', '-a'])).stdout, /process\s+fromapi/);
+  assert.equal((await docker(['rm', 'fromcli'])).code, 0);
+  assert.equal((await root.nb(['rm', 'fromapi'])).code, 0);
+});
+
 test('SIGTERM stops the server, not the containers', async () => {
   await docker(['pull', 'busybox']).catch(() => undefined); // image was removed above: the default image comes back on use
   const run = await docker(['run', '-d', '--name', 'survivor', ...P, 'busybox', 'sleep', '100']);
