@@ -13,12 +13,13 @@
 #include "mounts.h"
 #include "util.h"
 
-/* The queue of a port, or NULL when nothing can be sent there (no host connected). */
+/* The queue of a port, or NULL when nothing can be sent there. While no host is connected
+ * frames wait in the queue: a disconnect that ends the connection empties it (main.c). */
 struct buf *port_queue(struct agent *a, int port)
 {
 	struct port *p = &a->ports[port];
 
-	return p->fd >= 0 && p->connected && !p->broken ? &p->out : NULL;
+	return p->fd >= 0 && !p->broken ? &p->out : NULL;
 }
 
 void send_frame(struct buf *q, uint8_t type, uint16_t session, const struct buf *fields)
@@ -75,6 +76,7 @@ static void handle_hello(struct agent *a, int port)
 	/* a HELLO starts a connection: anything still owned by this port belongs to a client that
 	 * is gone even if we never saw it disconnect */
 	sessions_orphan(a, port);
+	a->ports[port].hellos++;
 	field_u32(&f, TAG_VERSION, PROTO_VERSION);
 	field_str(&f, TAG_AGENT, AGENT_NAME);
 	field_str(&f, TAG_STATE, states[a->state]);

@@ -20,9 +20,6 @@
 
 enum slot_kind { SLOT_SIGNAL, SLOT_PORT, SLOT_OUTPUT, SLOT_INPUT };
 
-static int debug;
-#define dbg(...) do { if (debug) say(__VA_ARGS__); } while (0)
-
 struct slot {
 	enum slot_kind kind;
 	int index; /* port or session index */
@@ -38,6 +35,8 @@ static void reap(struct agent *a)
 		session_child_exited(a, pid, status);
 }
 
+static int debug;
+
 static void port_reset(struct port *p)
 {
 	buf_free(&p->in);
@@ -45,7 +44,9 @@ static void port_reset(struct port *p)
 	p->broken = 0;
 }
 
-/* Host connects and disconnects of ctl ports raise SIGIO; disconnects also end reads. */
+/* Host connects and disconnects of ctl ports raise SIGIO; disconnects also end reads. A port
+ * comes back with the state on_disconnect left it in (reset, or kept for the client that is
+ * connecting). */
 static void check_connections(struct agent *a)
 {
 	int i;
@@ -53,11 +54,8 @@ static void check_connections(struct agent *a)
 	for (i = 0; i < PORT_COUNT; i++) {
 		struct port *p = &a->ports[i];
 
-		if (p->fd < 0 || p->connected || !port_probe(p))
-			continue;
-		dbg("ctl%d: connect seen (sigio), in=%zu out=%zu", i, p->in.len, p->out.len);
-		if (i < CTL_PORTS)
-			port_reset(p);
+		if (p->fd >= 0 && !p->connected)
+			port_probe(p);
 	}
 }
 
@@ -71,16 +69,30 @@ static void on_signal(struct agent *a)
 	check_connections(a);
 }
 
+/* The host has no client on port i at the moment. Connects and disconnects reach the guest as
+ * control messages, on another virtqueue than the data and handled later (in a kernel worker),
+ * so when QEMU swaps clients the old client's disconnect can show up after we have read the new
+ * client's HELLO, even after its EXEC; the new client's connect follows. Resetting the port then
+ * would drop our answer (queued while the port looked closed) or kill its sessions, and the host
+ * would wait forever. Every client starts with HELLO: after a second HELLO since the last
+ * disconnect we acted on, the stream belongs to a newer client than the one that may have gone,
+ * so keep the port's state for it. If that client was the one that went, the next client's
+ * HELLO kills what it left (as for a disconnect we never saw). */
 static void on_disconnect(struct agent *a, int i)
 {
 	struct port *p = &a->ports[i];
+	int swapped = p->hellos > 1;
 
-	dbg("ctl%d: disconnect seen, in=%zu out=%zu broken=%d", i, p->in.len, p->out.len, p->broken);
 	p->connected = 0;
-	port_reset(p);
-	sessions_orphan(a, i);
+	p->hellos = 0;
+	if (swapped) {
+		if (debug)
+			say("ctl%d: disconnect seen after a newer client's HELLO: keeping the port", i);
+	} else {
+		port_reset(p);
+		sessions_orphan(a, i);
+	}
 	port_probe(p); /* a new client may already be there */
-	dbg("ctl%d: after disconnect probe connected=%d", i, p->connected);
 }
 
 /* After a bad frame the stream has no framing left. The client that sent it may be replaced
@@ -119,11 +131,6 @@ static void read_ctl(struct agent *a, int i)
 	if (n <= 0) {
 		on_disconnect(a, i);
 		return;
-	}
-	if (debug) {
-		struct pollfd q = { .fd = p->fd, .events = POLLOUT };
-		poll(&q, 1, 0);
-		dbg("ctl%d: read %zd bytes type=%02x revents=%x", i, n, n > 1 ? chunk[1] : 0, q.revents);
 	}
 	if (buf_append(&p->in, chunk, (size_t)n)) {
 		r = -ENOMEM;
@@ -220,8 +227,6 @@ static void flush_ports(struct agent *a)
 		if (p->fd >= 0 && p->connected && p->out.len && port_flush(p))
 			if (i < CTL_PORTS)
 				buf_free(&p->out);
-		if (i < CTL_PORTS && p->out.len)
-			dbg("ctl%d: %zu bytes not flushed (connected=%d)", i, p->out.len, p->connected);
 	}
 }
 
@@ -354,8 +359,6 @@ int main(void)
 		return 1;
 	}
 	debug = cmdline_has("nestbox.debug");
-	if (debug)
-		say("debug on");
 	t = mono_ms();
 	modules_load(MODULE_ORDER, debug);
 	if (debug)

@@ -12,6 +12,7 @@ struct port {
 	int fd;           /* -1 when the port was not found */
 	int connected;    /* host side open (ctl ports: a client is connected) */
 	int broken;       /* ctl: a bad frame was received; input is dropped until disconnect */
+	int hellos;       /* ctl: HELLOs read since the last disconnect that reset the port */
 	struct buf in;    /* ctl: partial input frame */
 	struct buf out;   /* frames waiting for the port to become writable */
 };
