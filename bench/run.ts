@@ -13,6 +13,7 @@ import { runProcess } from './run-process.js';
 import { execBench } from './exec.js';
 import { memoryBench } from './memory.js';
 import { cliStartup } from './cli-startup.js';
+import { apiBench } from './api.js';
 import { sweep, type SweepReport } from './lib/cleanup.js';
 import { loadConfig } from './lib/config.js';
 import { BenchContext, REPO } from './lib/context.js';
@@ -20,7 +21,7 @@ import { foreignQemuCount, mountsUnder } from './lib/procfs.js';
 import { markdownTable, textTable } from './lib/report.js';
 import type { Benchmark, BenchResult } from './lib/types.js';
 
-const BENCHMARKS: Benchmark[] = [bootVm, runProcess, execBench, memoryBench, cliStartup];
+const BENCHMARKS: Benchmark[] = [bootVm, runProcess, execBench, memoryBench, cliStartup, apiBench];
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 

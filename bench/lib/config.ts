@@ -11,6 +11,15 @@ export interface BenchConfig {
   memoryRuns: number;
   /** Rounds of benchmark 5. */
   startupRuns: number;
+  /** Rounds of benchmark 6 (docker run through `nestbox serve` vs nestbox run, process isolation). */
+  apiRuns: number;
+  /** Rounds of the same with VM isolation (~10 s a round under TCG). */
+  apiVmRuns: number;
+  /** Benchmark 6b: containers listed, concurrent requests, time and request bounds of the burst. */
+  apiListContainers: number;
+  apiListConcurrency: number;
+  apiListSec: number;
+  apiListMaxRequests: number;
   /** Untimed runs of every variant before measuring. */
   warmup: number;
   /** Benchmarks to run (ids or numbers); empty = all. */
@@ -39,6 +48,12 @@ export function loadConfig(defaultOut: string): BenchConfig {
     execPerRound: int('BENCH_EXEC_PER_ROUND', 5, 1),
     memoryRuns: int('BENCH_MEMORY_RUNS', all ? Math.min(all, 3) : 3, 1),
     startupRuns: int('BENCH_STARTUP_RUNS', all ?? 20, 1),
+    apiRuns: int('BENCH_API_RUNS', all ?? 20, 1),
+    apiVmRuns: int('BENCH_API_VM_RUNS', all ? Math.min(all, 3) : 3, 0),
+    apiListContainers: int('BENCH_API_LIST_CONTAINERS', 100, 1),
+    apiListConcurrency: int('BENCH_API_LIST_CONCURRENCY', 8, 1),
+    apiListSec: int('BENCH_API_LIST_SEC', 5, 1),
+    apiListMaxRequests: int('BENCH_API_LIST_MAX_REQUESTS', 20_000, 1),
     warmup: int('BENCH_WARMUP', 1, 0),
     only: (process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     quietBudgetSec: int('BENCH_QUIET_BUDGET_SEC', 120, 0),

@@ -3,6 +3,7 @@ import type { BenchResult, Unit, VariantResult } from './types.js';
 export function fmtValue(x: number | undefined, unit: Unit): string {
   if (x === undefined || !Number.isFinite(x)) return '—';
   if (unit === 'MiB') return `${x.toFixed(1)} MiB`;
+  if (unit === 'req/s') return `${x.toFixed(0)} req/s`;
   if (x >= 1000) return `${(x / 1000).toFixed(2)} s`;
   return `${x >= 100 ? x.toFixed(0) : x.toFixed(1)} ms`;
 }
@@ -35,8 +36,8 @@ function rows(results: BenchResult[]): Row[] {
         median: fmtValue(v.stats?.median, v.unit),
         p95: fmtValue(v.stats?.p95, v.unit),
         ratio: v.baseline ? 'baseline' : v.ratio !== undefined ? `${v.ratio.toFixed(2)}×` : '—',
-        target: check?.target ?? (v.unit === 'MiB' ? 'record' : b.checks.length ? '' : 'report'),
-        result: b.status === 'error' ? 'ERROR' : check ? (check.pass ? 'PASS' : 'FAIL') : v.stats ? (v.unit === 'MiB' ? 'RECORDED' : 'INFO') : 'NO DATA',
+        target: check?.target ?? (v.unit !== 'ms' ? 'record' : b.checks.length ? '' : 'report'),
+        result: b.status === 'error' ? 'ERROR' : check ? (check.pass ? 'PASS' : 'FAIL') : v.stats ? (v.unit !== 'ms' ? 'RECORDED' : 'INFO') : 'NO DATA',
       });
     });
   }

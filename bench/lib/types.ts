@@ -1,6 +1,6 @@
 import type { Summary } from './stats.js';
 
-export type Unit = 'ms' | 'MiB';
+export type Unit = 'ms' | 'MiB' | 'req/s';
 
 /** One measured thing (a command, a library call, a process tree). */
 export interface VariantResult {
