@@ -17,6 +17,7 @@ const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
  */
 export class ContainerStore {
   readonly paths: StorePaths;
+  private readonly configs = new Map<string, ContainerConfig>();
 
   constructor(root: string) {
     this.paths = storePaths(root);
@@ -80,9 +81,15 @@ export class ContainerStore {
 
   async load(id: string): Promise<Container | undefined> {
     const dir = this.dirOf(id);
-    const config = await readJson<ContainerConfig>(path.join(dir, 'config.json')).catch(() => undefined);
     const state = await readJson<ContainerState>(path.join(dir, 'state.json')).catch(() => undefined);
-    if (!config || !state) return undefined;
+    if (!state) return undefined;
+    // config.json never changes after create, and ids are never reused: read it once per process
+    let config = this.configs.get(id);
+    if (!config) {
+      config = await readJson<ContainerConfig>(path.join(dir, 'config.json')).catch(() => undefined);
+      if (!config) return undefined;
+      this.configs.set(id, config);
+    }
     return { config, state, dir };
   }
 
@@ -113,6 +120,7 @@ export class ContainerStore {
 
   /** Delete the container's directory and name. The caller has stopped everything first. */
   async delete(c: Container): Promise<void> {
+    this.configs.delete(c.config.id);
     await fs.rm(c.dir, { recursive: true, force: true });
     const nameFile = path.join(this.paths.names, c.config.name);
     const holder = await fs.readFile(nameFile, 'utf8').catch(() => undefined);
