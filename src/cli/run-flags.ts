@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import type { Command } from 'commander';
-import { parseCpus, parseMemory, type CreateOptions } from '../core/create-spec.js';
+import { fromHostEnv, parseCpus, parseMemory, type CreateOptions } from '../core/create-spec.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { collect } from './context.js';
 
@@ -51,7 +51,7 @@ export async function toCreateOptions(image: string, cmd: string[], flags: Creat
   return {
     image,
     cmd,
-    env,
+    env: fromHostEnv(env),
     isolation: flags.isolation,
     ...(flags.name !== undefined ? { name: flags.name } : {}),
     ...(flags.workdir !== undefined ? { workdir: flags.workdir } : {}),

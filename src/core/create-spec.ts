@@ -43,21 +43,30 @@ export function processSpecFor(image: ImageRecord, opts: CreateOptions): Process
   };
 }
 
+/**
+ * Merge `KEY=VALUE` lists, later entries winning. A bare `KEY` (no `=`) is dropped: only a
+ * front end acting for the user may fill it from the user's environment (the CLI's `-e KEY`,
+ * see `fromHostEnv`) — an image or an API request must never read the host's variables.
+ */
 export function mergeEnv(base: string[], overrides: string[]): string[] {
   const out = new Map<string, string>();
   for (const kv of [...base, ...overrides]) {
     const eq = kv.indexOf('=');
     const key = eq < 0 ? kv : kv.slice(0, eq);
     if (!key) throw new InvalidArgumentError(`invalid environment variable "${kv}": the name is empty`);
-    if (eq < 0) {
-      const fromHost = process.env[key];
-      if (fromHost !== undefined) out.set(key, `${key}=${fromHost}`);
-      continue;
-    }
-    out.set(key, kv);
+    if (eq >= 0) out.set(key, kv);
   }
-  if (![...out.keys()].includes('PATH')) out.set('PATH', DEFAULT_PATH);
+  if (!out.has('PATH')) out.set('PATH', DEFAULT_PATH);
   return [...out.values()];
+}
+
+/** Docker CLI semantics for `-e KEY` / env-file `KEY`: take the value from the caller's environment, or drop it. */
+export function fromHostEnv(entries: string[], env: NodeJS.ProcessEnv = process.env): string[] {
+  return entries.flatMap((kv) => {
+    if (kv.includes('=')) return [kv];
+    const value = env[kv];
+    return value === undefined ? [] : [`${kv}=${value}`];
+  });
 }
 
 /** `--memory 512m`, `1g`, `268435456` (bytes, as Docker) → MiB. */

@@ -104,6 +104,9 @@ export class Engine {
         if (opts.keepChannel) throw new ConflictError(`container ${c.config.name} is already running`, 'ALREADY_RUNNING');
         return { container: c };
       }
+      // we hold the start lock, so a live monitor of a 'created' container is an orphan of a
+      // start that was interrupted (CLI killed mid-boot): end it before launching another
+      if (isProcessAlive(c.state.pid, c.state.pidStart)) await this.backends[c.config.isolation].halt(c);
       const image = await this.images.resolve(c.config.imageId);
       return await startSandbox(this.store, this.backends[c.config.isolation], c, image, opts);
     } finally {
@@ -140,6 +143,12 @@ export class Engine {
     await this.store.writeTombstone(c);
     await this.backends[c.config.isolation].destroy(c);
     await this.store.delete(c);
+  }
+
+  /** End the sandbox's monitor without the guest's help (an interrupted start, a stuck VM). */
+  async halt(ref: string): Promise<void> {
+    const c = await this.store.get(ref);
+    if (isProcessAlive(c.state.pid, c.state.pidStart)) await this.backends[c.config.isolation].halt(c);
   }
 
   /** Wait for the container to exit; returns its exit code. */

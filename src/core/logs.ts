@@ -29,6 +29,7 @@ export async function* readLogs(c: Container, opts: LogOptions = {}): AsyncGener
   const reader = new FrameFileReader(sandboxFiles(c.dir).log, true, opts.fromOffset ?? 0);
   const initial = toEntries(await reader.readNew());
   if (!opts.onlyNew) yield* opts.tail !== undefined ? lastLines(initial, opts.tail) : initial;
+  if (reader.error) throw reader.error; // what was valid before a bad frame has been shown
   if (!opts.follow) return;
   const live = () => !isProcessAlive(c.state.pid, c.state.pidStart);
   for await (const e of reader.follow(live, opts.signal)) {
@@ -44,25 +45,35 @@ function toEntries(events: Awaited<ReturnType<FrameFileReader['readNew']>>): Log
   return out;
 }
 
-/** Split entries into lines (per stream) and keep the last `n`. */
+/** Split entries into lines (per stream) and keep the last `n` (linear: partial lines are chunk lists). */
 export function lastLines(entries: LogEntry[], n: number): LogEntry[] {
   if (n <= 0) return [];
   const lines: LogEntry[] = [];
-  const partial: Partial<Record<LogEntry['stream'], LogEntry>> = {};
+  const partial: Partial<Record<LogEntry['stream'], { first: LogEntry; chunks: Buffer[] }>> = {};
+  const finish = (stream: LogEntry['stream'], tail: Buffer) => {
+    const p = partial[stream];
+    delete partial[stream];
+    return p ? { ...p.first, data: Buffer.concat([...p.chunks, tail]) } : undefined;
+  };
   for (const e of entries) {
-    let data = e.data;
-    const head = partial[e.stream];
-    if (head) {
-      data = Buffer.concat([head.data, data]);
-      delete partial[e.stream];
-    }
+    const data = e.data;
     let start = 0;
     for (let i = data.indexOf(10); i >= 0; i = data.indexOf(10, start)) {
-      lines.push({ ...e, data: data.subarray(start, i + 1) });
+      const piece = data.subarray(start, i + 1);
+      lines.push(finish(e.stream, piece) ?? { ...e, data: piece });
+      if (lines.length > 2 * n) lines.splice(0, lines.length - n);
       start = i + 1;
     }
-    if (start < data.length) partial[e.stream] = { ...e, data: data.subarray(start) };
+    if (start < data.length) {
+      const rest = data.subarray(start);
+      const p = partial[e.stream];
+      if (p) p.chunks.push(rest);
+      else partial[e.stream] = { first: e, chunks: [rest] };
+    }
   }
-  for (const p of Object.values(partial)) if (p) lines.push(p);
+  for (const stream of ['stdout', 'stderr'] as const) {
+    const last = finish(stream, Buffer.alloc(0));
+    if (last) lines.push(last);
+  }
   return lines.slice(-n);
 }

@@ -18,6 +18,7 @@ export async function readMainOutcome(dir: string): Promise<MainOutcome> {
   const reader = new FrameFileReader(sandboxFiles(dir).events, false);
   try {
     for (const e of await reader.readNew()) applyEvent(out, e);
+    if (reader.error) out.protocolError = reader.error.message;
   } catch (err) {
     out.protocolError = (err as Error).message;
   }

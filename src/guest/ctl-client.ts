@@ -77,6 +77,7 @@ export class CtlConnection extends EventEmitter implements AsyncDisposable {
   private onData(chunk: Buffer): void {
     try {
       for (const frame of this.decoder.push(chunk)) this.emit('event', decodeGuestFrame(frame));
+      if (this.decoder.error) throw this.decoder.error;
     } catch (err) {
       this.fail(err as Error);
     }

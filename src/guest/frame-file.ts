@@ -11,6 +11,7 @@ const CHUNK = 256 * 1024;
 export class FrameFileReader {
   private decoder = new FrameDecoder();
   private offset: number;
+  private failure: Error | undefined;
 
   /** `start`: byte offset to begin at (a frame boundary, e.g. the file's size at some earlier time). */
   constructor(
@@ -21,8 +22,14 @@ export class FrameFileReader {
     this.offset = start;
   }
 
+  /** The protocol error that stopped reading, if any (frames before it were returned). */
+  get error(): Error | undefined {
+    return this.failure;
+  }
+
   /** Everything appended since the last call. Throws GuestProtocolError on a bad frame. */
   async readNew(): Promise<GuestEvent[]> {
+    if (this.failure) throw this.failure;
     let fh: fs.FileHandle;
     try {
       fh = await fs.open(this.file, 'r');
@@ -37,8 +44,25 @@ export class FrameFileReader {
         const { bytesRead } = await fh.read(buf, 0, CHUNK, this.offset);
         if (bytesRead === 0) break;
         this.offset += bytesRead;
-        for (const frame of this.decoder.push(Buffer.from(buf.subarray(0, bytesRead)))) {
-          events.push(decodeGuestFrame(frame, this.timestamped));
+        let frames;
+        try {
+          frames = this.decoder.push(Buffer.from(buf.subarray(0, bytesRead)));
+        } catch (err) {
+          // keep what was valid before the bad frame; the error comes with the next read
+          this.failure = err as Error;
+          return events;
+        }
+        for (const frame of frames) {
+          try {
+            events.push(decodeGuestFrame(frame, this.timestamped));
+          } catch (err) {
+            this.failure = err as Error;
+            return events;
+          }
+        }
+        if (this.decoder.error) {
+          this.failure = this.decoder.error;
+          return events;
         }
       }
     } finally {

@@ -13,8 +13,8 @@ export function encodeFrame(type: MsgTypeValue, session: number, payload: Uint8A
 
 /**
  * Incremental decoder for frames from a hostile peer. `push` bytes as they arrive; complete frames
- * come out in order. A bad header throws GuestProtocolError naming the byte offset, and the
- * decoder refuses further input.
+ * come out in order. A bad header throws GuestProtocolError naming the byte offset (after any
+ * good frames of the same chunk have been returned), and the decoder refuses further input.
  */
 export class FrameDecoder {
   private buf: Buffer = Buffer.alloc(0);
@@ -42,6 +42,7 @@ export class FrameDecoder {
         : undefined;
       if (problem) {
         this.broken = new GuestProtocolError(`bad frame from guest at byte ${this.offset}: ${problem}`);
+        if (frames.length > 0) return frames; // the good frames before it still count; `error` says why it stopped
         throw this.broken;
       }
       if (this.buf.length < HEADER_SIZE + length) break;
@@ -50,6 +51,11 @@ export class FrameDecoder {
       this.offset += HEADER_SIZE + length;
     }
     return frames;
+  }
+
+  /** Why the stream stopped (after the frames returned before it), if it did. */
+  get error(): GuestProtocolError | undefined {
+    return this.broken;
   }
 
   /** Bytes of an incomplete frame still waiting for the rest. */

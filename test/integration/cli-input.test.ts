@@ -65,6 +65,23 @@ test('an image with no CMD and no command given: 125 naming the image, nothing c
   await root.nb(['rmi', 'bare:1']);
 });
 
+test("an image's bare Env names never read the host's environment; -e NAME does, as in Docker", async () => {
+  const layer = await rawTar([{ name: 'etc/', type: 'directory' }]);
+  const leaky = makeOciImage({ layers: [layer], name: 'leaky:1', config: { Env: ['LEAKME', 'PATH=/bin'], Cmd: ['sh'] } });
+  const tar = path.join(root.dir, 'leaky.tar');
+  writeFileSync(tar, await ociArchiveBytes(leaky));
+  assert.equal((await root.nb(['load', '-i', tar])).code, 0);
+  // run the image's config on busybox's files: tag busybox's rootfs is not needed, the env is what matters
+  const r = await root.nb(['create', '--isolation', 'process', 'leaky:1'], { env: { LEAKME: 'host-secret' } });
+  assert.equal(r.code, 0, r.stderr);
+  const doc = JSON.parse((await root.nb(['inspect', r.stdout.trim()])).stdout)[0];
+  assert.ok(!doc.Config.Env.some((e: string) => e.includes('host-secret')), JSON.stringify(doc.Config.Env));
+  await root.nb(['rm', r.stdout.trim()]);
+  await root.nb(['rmi', 'leaky:1']);
+  const fromHost = await root.nb(['run', '--rm', '--isolation', 'process', '-e', 'FROMHOST', '-e', 'UNSET_X', 'busybox', 'sh', '-c', 'echo $FROMHOST ${UNSET_X-unset}'], { env: { FROMHOST: 'yes' } });
+  assert.equal(fromHost.stdout, 'yes unset\n');
+});
+
 test('corrupt and malicious archives are refused by load with the offending entry named', async () => {
   const corrupt = path.join(root.dir, 'corrupt.tar');
   writeFileSync(corrupt, Buffer.concat([Buffer.from('this is not a tar archive'), Buffer.alloc(2000, 7)]));

@@ -143,6 +143,18 @@ test('logs and exit status survive the CLI being SIGKILLed; ps tells the truth w
   await ok(['rm', 'victim', 'orphan']);
 });
 
+test('Ctrl-C while the VM boots stops its QEMU instead of orphaning it', async () => {
+  const cli = spawn(NESTBOX, ['--root', root.dir, 'run', '--name', 'interrupted', 'busybox', 'echo', 'never']);
+  await sleep(1500);
+  cli.kill('SIGINT');
+  const code = await new Promise((r) => cli.on('close', r));
+  assert.equal(code, 125);
+  const doc = JSON.parse(await ok(['inspect', 'interrupted']))[0];
+  assert.equal(doc.State.Status, 'exited');
+  assert.deepEqual((await processesMatching(doc.Id)).filter((p) => p.includes('qemu-system')), []);
+  await ok(['rm', 'interrupted']);
+});
+
 test('two CLIs at once: one name, one winner; state stays readable', async () => {
   const [a, b] = await Promise.all([
     root.nb(['create', '--name', 'dup', 'busybox', 'true']),

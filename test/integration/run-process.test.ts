@@ -27,6 +27,7 @@ test('process isolation: exit codes, stdin, env, workdir, user, hostname', async
   const r = await root.nb(['run', '--rm', ...P, '-e', 'A=1', '-w', '/tmp', '-u', 'nobody', '--hostname', 'pbox', 'busybox', 'sh', '-c', 'echo $A; pwd; id -u; hostname']);
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(r.stdout.trim().split('\n'), ['1', '/tmp', '65534', 'pbox']);
+  assert.equal((await root.nb(['run', '--rm', ...P, '-u', '1234', 'busybox', 'id', '-g'])).stdout, '0\n', 'a uid without passwd entry gets gid 0, as in Docker and the VM');
   const ro = await root.nb(['run', '--rm', ...P, '--read-only', 'busybox', 'touch', '/x']);
   assert.notEqual(ro.code, 0);
   assert.match(ro.stderr, /Read-only file system/);

@@ -35,8 +35,11 @@ test('bad version, unknown type and oversized length are rejected with the byte 
   huge.writeUInt32LE(MAX_PAYLOAD + 1, 4);
   for (const [bad, why] of [[badVersion, /version 9/], [unknown, /unknown type 0x7f/], [huge, /over the 65536-byte limit/]] as const) {
     const d = new FrameDecoder();
-    assert.throws(() => d.push(Buffer.concat([good, bad])), (e: Error) => e instanceof GuestProtocolError && why.test(e.message) && /at byte 9/.test(e.message));
+    assert.equal(d.push(Buffer.concat([good, bad])).length, 1, 'the good frame before the bad one is kept');
+    assert.ok(d.error && why.test(d.error.message) && /at byte 9/.test(d.error.message), d.error?.message);
     assert.throws(() => d.push(good), GuestProtocolError, 'a broken stream stays broken');
+    const alone = new FrameDecoder();
+    assert.throws(() => alone.push(bad), (e: Error) => e instanceof GuestProtocolError && /at byte 0/.test(e.message));
   }
 });
 

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { collect, getEngine } from '../context.js';
 import { ConflictError, CommandError } from '../../core/errors.js';
-import { mergeEnv } from '../../core/create-spec.js';
+import { fromHostEnv, mergeEnv } from '../../core/create-spec.js';
 
 export function register(program: Command): void {
   program
@@ -26,7 +26,7 @@ export function register(program: Command): void {
         const user = flags.user ?? c.config.process.user;
         const result = await engine.exec(c, {
           args: command,
-          env: mergeEnv(c.config.process.env, flags.env),
+          env: mergeEnv(c.config.process.env, fromHostEnv(flags.env)),
           cwd: flags.workdir ?? c.config.process.cwd,
           ...(user ? { user } : {}),
           tty,

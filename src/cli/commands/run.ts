@@ -18,11 +18,16 @@ export function register(program: Command): void {
     const attachStdin = !flags.detach && (opts.openStdin ?? false);
     const ttySize = opts.tty && process.stdout.isTTY ? { rows: process.stdout.rows, cols: process.stdout.columns } : undefined;
     let started;
+    // Ctrl-C while the VM boots: stop the detached monitor we launched instead of orphaning it
+    const interrupt = () => void engine.halt(created.config.id).catch(() => undefined);
+    process.once('SIGINT', interrupt).once('SIGTERM', interrupt);
     try {
       started = await engine.start(created.config.id, { keepChannel: attachStdin, ...(ttySize ? { ttySize } : {}) });
     } catch (err) {
       if (opts.autoRemove) await engine.remove(created.config.id, { force: true }).catch(() => undefined);
       throw err;
+    } finally {
+      process.off('SIGINT', interrupt).off('SIGTERM', interrupt);
     }
     if (flags.detach) {
       out(created.config.id); // with --rm, the first nestbox command that sees it exited removes it

@@ -27,9 +27,12 @@ export async function resolveUser(rootfs: string, spec: string | undefined): Pro
     gid = toId(entry[3], userPart);
     home = entry[5] || '/';
     name = entry[0];
+  } else if (userPart === 'root') {
+    uid = 0; // an image without /etc/passwd still runs as root
+    gid = 0;
   } else if (/^\d+$/.test(userPart)) {
     uid = Number(userPart);
-    gid = uid === 0 ? 0 : uid;
+    gid = 0; // as Docker and the guest agent: a uid without a passwd entry gets group 0
   } else {
     throw new InvalidArgumentError(`unable to find user ${userPart}: no matching entries in passwd file`);
   }
@@ -50,7 +53,10 @@ function toId(value: string | undefined, subject: string): number {
 }
 
 async function readColonFile(file: string): Promise<string[][]> {
-  // lstat first: a symlink in an image must not make the host read its own /etc/passwd
+  // lstat every component below the rootfs: a symlinked `etc` or `passwd` in an image must not
+  // make the host read its own /etc/passwd
+  const etc = await fs.lstat(path.dirname(file)).catch(() => undefined);
+  if (!etc?.isDirectory()) return [];
   const st = await fs.lstat(file).catch(() => undefined);
   if (!st?.isFile() || st.size > 4 * 1024 * 1024) return [];
   const text = await fs.readFile(file, 'utf8');

@@ -10,7 +10,12 @@ export class QmpClient implements AsyncDisposable {
 
   private constructor(private readonly socket: net.Socket) {
     let greeted: () => void;
-    this.greeting = new Promise((r) => (greeted = r));
+    let refused: (err: Error) => void;
+    this.greeting = new Promise((resolve, reject) => {
+      greeted = resolve;
+      refused = reject;
+    });
+    this.greeting.catch(() => undefined);
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => {
       this.buffer += chunk;
@@ -35,6 +40,7 @@ export class QmpClient implements AsyncDisposable {
       }
     });
     const fail = (err?: Error) => {
+      refused(new BackendError(`QMP connection closed before the greeting${err ? `: ${err.message}` : ''}`, 'QMP_GONE'));
       for (const w of this.waiting.splice(0)) w.reject(new BackendError(`QMP connection closed${err ? `: ${err.message}` : ''}`, 'QMP_GONE'));
     };
     socket.on('error', fail);
@@ -59,8 +65,17 @@ export class QmpClient implements AsyncDisposable {
       });
     });
     const client = new QmpClient(socket);
-    await client.greeting;
-    await client.execute('qmp_capabilities');
+    // QEMU may accept and then die before it greets: bound the whole handshake
+    const timer = setTimeout(() => socket.destroy(new Error(`no QMP handshake within ${timeoutMs} ms`)), timeoutMs);
+    try {
+      await client.greeting;
+      await client.execute('qmp_capabilities');
+    } catch (err) {
+      socket.destroy();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
     return client;
   }
 
