@@ -209,6 +209,24 @@ test('docker run -it: a real pty through the hijacked raw stream, with the windo
   assert.equal(r.code, 6, r.out);
 });
 
+test('docker logs -f follows until exit; docker exec -it gets a pty', async () => {
+  assert.equal((await docker(['run', '-d', '--name', 'follow1', ...P, 'busybox', 'sh', '-c', 'for i in 1 2 3; do echo tick$i; sleep 0.3; done'])).code, 0);
+  const followed = await docker(['logs', '-f', 'follow1']);
+  assert.equal(followed.stdout, 'tick1\ntick2\ntick3\n');
+  assert.equal((await docker(['run', '-d', '--name', 'tty1', ...P, 'busybox', 'sleep', '100'])).code, 0);
+  const env = `DOCKER_HOST=unix://${sock} DOCKER_CONFIG=${path.join(root.dir, '.docker')}`;
+  const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+    const child = spawn('script', ['-qec', `stty rows 17 cols 71; ${env} ${DOCKER} exec -it tty1 sh -c 'tty; stty size; exit 2'`, '/dev/null']);
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('close', (code) => resolve({ code, out }));
+  });
+  assert.match(r.out, /\/dev\/pts\/\d+/, r.out);
+  assert.match(r.out, /17 71/, r.out);
+  assert.equal(r.code, 2, r.out);
+  assert.equal((await docker(['rm', '-f', 'follow1', 'tty1'])).code, 0);
+});
+
 test('CLI and API share one core: each sees what the other created', async () => {
   assert.equal((await root.nb(['create', '--name', 'fromcli', ...P, 'busybox', 'true'])).code, 0);
   assert.match((await docker(['ps', '-a', '--format', '{{.Names}}'])).stdout, /^fromcli$/m);
