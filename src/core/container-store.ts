@@ -121,7 +121,13 @@ export class ContainerStore {
   /** Delete the container's directory and name. The caller has stopped everything first. */
   async delete(c: Container): Promise<void> {
     this.configs.delete(c.config.id);
-    await fs.rm(c.dir, { recursive: true, force: true });
+    // Move it out of the way first: from then on the container is gone for every reader, and a
+    // late writer (a monitor finishing its teardown, a state refresh) cannot resurrect the path.
+    // Such a writer may still add a file to the moved directory while it is being removed, so
+    // the removal retries on ENOTEMPTY.
+    const trash = path.join(this.paths.containers, `.removing-${c.config.id}-${process.pid}`);
+    const target = await fs.rename(c.dir, trash).then(() => trash, () => c.dir);
+    await fs.rm(target, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
     const nameFile = path.join(this.paths.names, c.config.name);
     const holder = await fs.readFile(nameFile, 'utf8').catch(() => undefined);
     if (holder?.trim() === c.config.id) await fs.rm(nameFile, { force: true });
