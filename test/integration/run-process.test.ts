@@ -33,6 +33,15 @@ test('process isolation: exit codes, stdin, env, workdir, user, hostname', async
   assert.match(ro.stderr, /Read-only file system/);
 });
 
+test('process isolation applies a seccomp filter: no new user or mount namespaces, no keyrings', async () => {
+  const r = await root.nb(['run', '--rm', ...P, 'busybox', 'sh', '-c', 'unshare -U true 2>&1; echo userns=$?; unshare -m true 2>&1; echo mntns=$?; grep Seccomp: /proc/self/status']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /userns=1/);
+  assert.match(r.stdout, /mntns=1/);
+  assert.match(r.stdout, /Operation not permitted/);
+  assert.match(r.stdout, /Seccomp:\s+2/);
+});
+
 test('process isolation: detached, exec, stop, rm -f leave no mount or process', async () => {
   const id = (await root.nb(['run', '-d', ...P, '--name', 'p1', 'busybox', 'sh', '-c', 'echo up; sleep 1000'])).stdout.trim();
   assert.match(id, /^[0-9a-f]{64}$/);

@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import type { Container } from '../../core/container.js';
 import type { ResolvedUser } from './passwd.js';
+import { seccompProfile } from './seccomp.js';
 
 /** Docker's default capability set. */
 const CAPS = [
@@ -42,6 +43,7 @@ export function bundleConfig(c: Container, user: ResolvedUser, rootfs: string): 
     linux: {
       resources,
       namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
+      seccomp: seccompProfile(),
       maskedPaths: ['/proc/acpi', '/proc/asound', '/sys/devices/virtual/powercap', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware'],
       readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
     },
