@@ -191,17 +191,39 @@ export class Engine {
   }
 
   async remove(ref: string, opts: { force?: boolean } = {}): Promise<Container> {
-    const c = await this.inspect(ref);
-    const live = isProcessAlive(c.state.pid, c.state.pidStart);
-    if (live && !opts.force) {
-      throw new ConflictError(`cannot remove container ${c.config.name}: it is ${c.state.status === 'created' ? 'starting' : c.state.status}; stop it first or use rm -f`, 'CONTAINER_RUNNING');
+    const found = await this.inspect(ref);
+    const lock = await this.holdStartLock(found, opts.force ?? false);
+    try {
+      const c = await this.inspect(found.config.id);
+      const live = isProcessAlive(c.state.pid, c.state.pidStart);
+      if (live && !opts.force) {
+        throw new ConflictError(`cannot remove container ${c.config.name}: it is ${c.state.status === 'created' ? 'starting' : c.state.status}; stop it first or use rm -f`, 'CONTAINER_RUNNING');
+      }
+      const backend = this.backends[c.config.isolation];
+      if (live) await backend.halt(c);
+      await this.store.update(c.config.id, (cur) => ({ ...cur.state, status: 'removing' } as ContainerState));
+      await backend.destroy(c);
+      await this.store.delete(c);
+      return c;
+    } finally {
+      await lock.release();
     }
-    const backend = this.backends[c.config.isolation];
-    if (live) await backend.halt(c);
-    await this.store.update(c.config.id, (cur) => ({ ...cur.state, status: 'removing' } as ContainerState));
-    await backend.destroy(c);
-    await this.store.delete(c);
-    return c;
+  }
+
+  /**
+   * `rm` must not race a start in another process (which could launch a VM after the directory
+   * is gone): take the start lock. With force, end what that start launched so it gives up.
+   */
+  private async holdStartLock(c: Container, force: boolean): Promise<Lock> {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const lock = await Lock.tryAcquire(this.root, `start-${c.config.id}`);
+      if (lock) return lock;
+      if (!force) throw new ConflictError(`cannot remove container ${c.config.name}: it is starting; use rm -f`, 'CONTAINER_RUNNING');
+      if (Date.now() > deadline) throw new ConflictError(`cannot remove container ${c.config.name}: its start did not give up within 60 s`, 'LOCK_TIMEOUT');
+      await this.halt(c.config.id).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   /** Run a process inside the running sandbox (an exec session; no new VM). */

@@ -155,6 +155,18 @@ test('Ctrl-C while the VM boots stops its QEMU instead of orphaning it', async (
   await ok(['rm', 'interrupted']);
 });
 
+test('rm -f while another CLI is still booting the VM: the start gives up, nothing leaks', async () => {
+  const cli = spawn(NESTBOX, ['--root', root.dir, 'run', '--name', 'racing', 'busybox', 'echo', 'never']);
+  let err = '';
+  cli.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const closed = new Promise((r) => cli.on('close', r));
+  await sleep(1500);
+  await ok(['rm', '-f', 'racing']);
+  assert.equal(await closed, 125, err);
+  assert.equal((await root.nb(['inspect', 'racing'])).code, 1);
+  assert.deepEqual((await processesMatching(path.join(root.dir, 'containers'))).filter((p) => p.includes('qemu-system')), []);
+});
+
 test('two CLIs at once: one name, one winner; state stays readable', async () => {
   const [a, b] = await Promise.all([
     root.nb(['create', '--name', 'dup', 'busybox', 'true']),
