@@ -14,7 +14,7 @@ import { openImageStore, type Images } from './images.js';
 import type { Backend } from '../vm/backend.js';
 import { VmBackend } from '../vm/qemu/vm-backend.js';
 import { ProcessBackend } from '../vm/process/process-backend.js';
-import { sandboxFiles } from '../vm/qemu/command.js';
+import { sandboxFiles } from '../vm/sandbox-files.js';
 import type { CtlConnection } from '../guest/ctl-client.js';
 import { execInSandbox, sendSignal, type ExecIO, type ExecResult } from './channel-ops.js';
 import type { ProcessSpec } from '../guest/messages.js';

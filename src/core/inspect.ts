@@ -1,5 +1,5 @@
 import type { Container } from './container.js';
-import { sandboxFiles } from '../vm/qemu/command.js';
+import { sandboxFiles } from '../vm/sandbox-files.js';
 
 /** `docker.io/library/busybox:latest` → `busybox:latest`; other refs unchanged. */
 export function familiarImage(ref: string): string {

@@ -1,7 +1,7 @@
 import type { Container } from './container.js';
 import { isProcessAlive } from './proc.js';
 import { FrameFileReader } from '../guest/frame-file.js';
-import { sandboxFiles } from '../vm/qemu/command.js';
+import { sandboxFiles } from '../vm/sandbox-files.js';
 
 export interface LogEntry {
   stream: 'stdout' | 'stderr';

@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import type { ContainerState } from './container.js';
 import { FrameFileReader } from '../guest/frame-file.js';
-import { sandboxFiles } from '../vm/qemu/command.js';
+import { sandboxFiles } from '../vm/sandbox-files.js';
 
 export interface MainOutcome {
   ready: boolean;

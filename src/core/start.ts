@@ -9,7 +9,7 @@ import { FrameFileReader } from '../guest/frame-file.js';
 import { encode } from '../guest/messages.js';
 import type { ImageRecord } from '../image/types.js';
 import type { Backend, Launched } from '../vm/backend.js';
-import { sandboxFiles } from '../vm/qemu/command.js';
+import { sandboxFiles } from '../vm/sandbox-files.js';
 
 export interface StartOptions {
   /** Keep the ctl connection that started the process open (stdin of `run -i`). */

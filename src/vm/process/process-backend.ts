@@ -10,7 +10,7 @@ import { isProcessAlive, killQuietly, waitProcessGone } from '../../core/proc.js
 import type { ImageRecord } from '../../image/types.js';
 import type { Backend, Launched, RootfsProvider } from '../backend.js';
 import { spawnMonitor } from '../spawn-monitor.js';
-import { sandboxFiles } from '../qemu/command.js';
+import { removeStaleSockets, sandboxFiles } from '../sandbox-files.js';
 import { bundleConfig } from './bundle.js';
 import { resolveUser } from './passwd.js';
 
@@ -58,7 +58,7 @@ export class ProcessBackend implements Backend {
     await fs.mkdir(l.runcRoot, { recursive: true, mode: 0o700 });
     await this.deleteRuncState(c);
     const files = sandboxFiles(c.dir);
-    for (let n = 0; n < 4; n++) await fs.rm(files.ctl(n), { force: true });
+    await removeStaleSockets(c.dir);
     return spawnMonitor(shim, ['--dir', c.dir, '--bundle', l.bundle, '--id', c.config.id, '--runc', RUNC_BINARY, '--runc-root', l.runcRoot], files.stderr, c.dir);
   }
 

@@ -1,4 +1,3 @@
-import * as path from 'node:path';
 import { CTL_PORTS } from '../../guest/protocol.js';
 import type { Accel } from './accel.js';
 
@@ -27,17 +26,6 @@ export const QEMU_BINARY = process.env.NESTBOX_QEMU ?? 'qemu-system-x86_64';
 export const TCG_TB_MIB = Number(process.env.NESTBOX_TCG_TB_MIB ?? 32);
 /** The unprivileged user QEMU drops to after start-up (it needs no host file it has not opened). */
 export const RUN_AS = process.env.NESTBOX_QEMU_USER ?? 'nobody';
-
-/** Files a sandbox directory holds; one definition for the backend, the reader and `rm`. */
-export const sandboxFiles = (dir: string) => ({
-  qmp: path.join(dir, 'qmp.sock'),
-  log: path.join(dir, 'log'),
-  events: path.join(dir, 'events'),
-  console: path.join(dir, 'console.log'),
-  stderr: path.join(dir, 'qemu.err'),
-  rwDisk: path.join(dir, 'rw.ext4'),
-  ctl: (n: number) => path.join(dir, `ctl-${n}.sock`),
-});
 
 /** Names inside the sandbox directory: QEMU runs with it as cwd, so unix socket paths stay short. */
 const rel = {

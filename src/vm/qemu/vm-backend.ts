@@ -10,7 +10,8 @@ import type { ImageRecord } from '../../image/types.js';
 import type { Backend, Launched, RootfsProvider } from '../backend.js';
 import { spawnMonitor } from '../spawn-monitor.js';
 import { detectAccel, hostTscKhz } from './accel.js';
-import { QEMU_BINARY, qemuArgs, sandboxFiles } from './command.js';
+import { QEMU_BINARY, qemuArgs } from './command.js';
+import { removeStaleSockets, sandboxFiles } from '../sandbox-files.js';
 import { QmpClient } from './qmp.js';
 
 const run = promisify(execFile);
@@ -44,8 +45,7 @@ export class VmBackend implements Backend {
     }
     const accel = detectAccel();
     const files = sandboxFiles(c.dir);
-    await fs.rm(files.qmp, { force: true });
-    for (let n = 0; n < 4; n++) await fs.rm(files.ctl(n), { force: true });
+    await removeStaleSockets(c.dir);
     const args = qemuArgs({
       accel: accel.accel,
       memoryMiB: c.config.memoryMiB,
