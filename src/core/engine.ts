@@ -145,6 +145,11 @@ export class Engine {
     await this.store.delete(c);
   }
 
+  /** The exit code of an auto-removed (--rm) container, by full id, while its tombstone lasts. */
+  async removedExitCode(id: string): Promise<number | undefined> {
+    return /^[0-9a-f]{64}$/.test(id) ? this.store.readTombstone(id) : undefined;
+  }
+
   /** End the sandbox's monitor without the guest's help (an interrupted start, a stuck VM). */
   async halt(ref: string): Promise<void> {
     const c = await this.store.get(ref);

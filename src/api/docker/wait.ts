@@ -12,7 +12,15 @@ type Condition = 'not-running' | 'next-exit' | 'removed';
  */
 export async function waitContainer(ctx: DockerContext, req: ApiRequest): Promise<void> {
   const condition = parseCondition(req.query.get('condition'));
-  const c = await ctx.engine.inspect(req.params.id!);
+  let c;
+  try {
+    c = await ctx.engine.inspect(req.params.id!);
+  } catch (err) {
+    // a fast --rm container can exit and be removed before the client's wait arrives
+    const code = err instanceof NotFoundError ? await ctx.engine.removedExitCode(req.params.id!) : undefined;
+    if (code === undefined) throw err;
+    return req.reply.json(200, { StatusCode: code });
+  }
   const out = req.reply.stream(200, 'application/json');
   try {
     const code = await waitFor(ctx, c.config.id, condition, req.reply.signal);
