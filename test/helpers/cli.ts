@@ -19,7 +19,7 @@ export class TestRoot {
   readonly dir = mkdtempSync(path.join(tmpdir(), 'nestbox-test-'));
 
   /** Run the real CLI with this root. */
-  nb(args: string[], opts: { input?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {
+  nb(args: string[], opts: RunOptions = {}): Promise<CliResult> {
     return runCli(['--root', this.dir, ...args], opts);
   }
 
@@ -30,9 +30,22 @@ export class TestRoot {
   }
 }
 
-export function runCli(args: string[], opts: { input?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {
+export function runCli(args: string[], opts: RunOptions = {}): Promise<CliResult> {
+  return runCommand(NESTBOX, args, opts);
+}
+
+export interface RunOptions {
+  input?: string;
+  env?: Record<string, string | undefined>;
+  timeoutMs?: number;
+  /** Appended to the timeout error (e.g. a server's log). */
+  context?: () => string;
+}
+
+/** Run a command to completion, capturing its output; stdin gets `input` (or is closed). */
+export function runCommand(command: string, args: string[], opts: RunOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(NESTBOX, args, {
+    const child = spawn(command, args, {
       env: { ...process.env, ...opts.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -42,7 +55,7 @@ export function runCli(args: string[], opts: { input?: string; env?: Record<stri
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`nestbox ${args.join(' ')} timed out\nstdout: ${stdout}\nstderr: ${stderr}`));
+      reject(new Error(`${path.basename(command)} ${args.join(' ')} timed out\nstdout: ${stdout}\nstderr: ${stderr}${opts.context ? `\n${opts.context()}` : ''}`));
     }, opts.timeoutMs ?? 180_000);
     child.on('error', reject);
     child.on('close', (code, signal) => {

@@ -4,57 +4,29 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { NESTBOX, TestRoot, type CliResult } from '../helpers/cli.js';
+import { TestRoot, runCommand, type CliResult } from '../helpers/cli.js';
+import { startServe, stopServe } from '../helpers/serve.js';
 
 // `nestbox serve` driven by the stock docker CLI (client only) over a unix socket.
 const DOCKER = process.env.DOCKER_CLI ?? '/usr/local/bin/docker';
 const root = new TestRoot();
 const sock = path.join(root.dir, 'docker.sock');
 let server: ChildProcess | undefined;
-let serverLog = '';
+let serverLog: () => string = () => '';
 const P = ['--isolation=process'];
 
-function startServer(): Promise<ChildProcess> {
-  serverLog = '';
-  const child = spawn(NESTBOX, ['--root', root.dir, 'serve', '-H', `unix://${sock}`], { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stderr!.on('data', (d: Buffer) => (serverLog += d.toString()));
-  return new Promise((resolve, reject) => {
-    const deadline = Date.now() + 30_000;
-    const poll = () => {
-      if (serverLog.includes('API listening')) return resolve(child);
-      if (child.exitCode !== null || Date.now() > deadline) return reject(new Error(`serve did not start: ${serverLog}`));
-      setTimeout(poll, 50);
-    };
-    poll();
-  });
-}
-
-function stopServer(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) return resolve(child.exitCode);
-    child.once('exit', (code) => resolve(code));
-    child.kill('SIGTERM');
-  });
+async function startServer(): Promise<ChildProcess> {
+  const started = await startServe(root.dir, sock);
+  serverLog = started.log;
+  return started.child;
 }
 
 function docker(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(DOCKER, args, { env: { ...process.env, DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: path.join(root.dir, '.docker') }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`docker ${args.join(' ')} timed out\nstdout: ${stdout}\nstderr: ${stderr}\nserver: ${serverLog}`));
-    }, opts.timeoutMs ?? 120_000);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-    if (opts.input !== undefined) child.stdin.end(opts.input);
-    else child.stdin.end();
+  return runCommand(DOCKER, args, {
+    ...opts,
+    timeoutMs: opts.timeoutMs ?? 120_000,
+    env: { DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: path.join(root.dir, '.docker') },
+    context: () => `server: ${serverLog()}`,
   });
 }
 
@@ -75,7 +47,7 @@ before(async () => {
 });
 
 after(async () => {
-  if (server) await stopServer(server);
+  if (server) await stopServe(server);
   await root.dispose();
 });
 
@@ -99,7 +71,7 @@ test('serve: unix socket with mode 0660, ping headers and version negotiation', 
 
 test('docker run in a VM prints its output and propagates the exit code', async () => {
   const r = await docker(['run', '--rm', 'busybox', 'sh', '-c', 'echo hi; echo oops >&2; exit 3']);
-  assert.equal(r.code, 3, r.stderr + serverLog);
+  assert.equal(r.code, 3, r.stderr + serverLog());
   assert.equal(r.stdout, 'hi\n');
   assert.equal(r.stderr, 'oops\n');
   assert.equal((await docker(['ps', '-aq'])).stdout, '', '--rm removed it');
@@ -240,7 +212,7 @@ test('SIGTERM stops the server, not the containers', async () => {
   await docker(['pull', 'busybox']).catch(() => undefined); // image was removed above: the default image comes back on use
   const run = await docker(['run', '-d', '--name', 'survivor', ...P, 'busybox', 'sleep', '100']);
   assert.equal(run.code, 0, run.stderr);
-  assert.equal(await stopServer(server!), 0);
+  assert.equal(await stopServe(server!), 0);
   assert.equal(existsSync(sock), false, 'socket removed');
   assert.match((await root.nb(['ps'])).stdout, /survivor/);
   server = await startServer();
