@@ -5,9 +5,31 @@ import * as path from 'node:path';
 import * as tar from 'tar-stream';
 import { buildDefaultImage } from '../../src/image/default-image-build.js';
 import { makeOciImage, ociArchiveBytes, type OciImageSpec } from '../../src/image/oci-write.js';
+import { ImageStore } from '../../src/image/store.js';
+import { after, before } from 'node:test';
 
 export async function tempDir(prefix = 'nestbox-image-test-'): Promise<string> {
   return fs.mkdtemp(path.join(os.tmpdir(), prefix));
+}
+
+/** A temp root for one test file (made before its tests, removed after) and fresh stores in it. */
+export function storeFixture(): { root: string; freshDir: () => string; freshStore: () => { dir: string; store: ImageStore } } {
+  let n = 0;
+  const fx = {
+    root: '',
+    freshDir: () => path.join(fx.root, `store-${n++}`),
+    freshStore: () => {
+      const dir = fx.freshDir();
+      return { dir, store: new ImageStore(dir) };
+    },
+  };
+  before(async () => {
+    fx.root = await tempDir();
+  });
+  after(async () => {
+    await fs.rm(fx.root, { recursive: true, force: true });
+  });
+  return fx;
 }
 
 export type RawEntry = Partial<tar.Header> & { name: string; data?: string | Buffer };

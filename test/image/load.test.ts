@@ -11,24 +11,14 @@ import { MEDIA, type Index } from '../../src/image/oci.js';
 import { makeOciImage, ociArchiveBytes, writeOciLayoutDir } from '../../src/image/oci-write.js';
 import { ImageStore } from '../../src/image/store.js';
 import { packTar } from '../../src/image/tar-write.js';
-import { defaultImageTar, rawTar, storeContents, tempDir, writeOciArchive } from './helpers.js';
+import { defaultImageTar, rawTar, storeContents, storeFixture, writeOciArchive } from './helpers.js';
 
 const run = promisify(execFile);
 const BUSYBOX = 'docker.io/library/busybox:latest';
 
-let root: string;
-let n = 0;
-const freshStore = () => {
-  const dir = path.join(root, `store-${n++}`);
-  return { dir, store: new ImageStore(dir) };
-};
-
-before(async () => {
-  root = await tempDir();
-});
-after(async () => {
-  await fs.rm(root, { recursive: true, force: true });
-});
+const fx = storeFixture();
+const { freshStore } = fx;
+let broken = 0;
 
 async function assertLoadFails(store: ImageStore, file: string, message: RegExp): Promise<void> {
   await assert.rejects(store.load(file), (err: unknown) => {
@@ -70,7 +60,7 @@ describe('load', () => {
   });
 
   it('loads a docker-archive written by skopeo (legacy <id>/layer.tar symlink layout)', async () => {
-    const archive = path.join(root, 'skopeo-docker.tar');
+    const archive = path.join(fx.root, 'skopeo-docker.tar');
     await run('skopeo', ['copy', '--quiet', `oci-archive:${await defaultImageTar()}`, `docker-archive:${archive}:busybox:latest`]);
     const { store } = freshStore();
     const [image] = await store.load(archive);
@@ -87,7 +77,7 @@ describe('load', () => {
     const manifest = [{ Config: `blobs/sha256/${hex(image.configDigest)}`, RepoTags: ['example.com/app:2'], Layers: image.diffIds.map((d) => `blobs/sha256/${hex(d)}`) }];
     const tar = await ociArchiveBytes(image);
     const withManifest = Buffer.concat([tar.subarray(0, tar.length - 1024), await packTar([{ type: 'file', name: 'manifest.json', data: JSON.stringify(manifest) }], new Date(0))]);
-    const file = path.join(root, 'docker25.tar.gz');
+    const file = path.join(fx.root, 'docker25.tar.gz');
     await fs.writeFile(file, gzipSync(withManifest));
     const { store } = freshStore();
     const [loaded] = await store.load(file);
@@ -98,14 +88,14 @@ describe('load', () => {
 
   it('loads OCI layout directories, naming images from their annotations', async () => {
     const { store } = freshStore();
-    const skopeoDir = path.join(root, 'skopeo-oci');
+    const skopeoDir = path.join(fx.root, 'skopeo-oci');
     await run('skopeo', ['copy', '--quiet', `oci-archive:${await defaultImageTar()}`, `oci:${skopeoDir}:myorg/busybox:1`]);
     const [named] = await store.load(skopeoDir);
     assert.deepEqual(named!.repoTags, ['docker.io/myorg/busybox:1']);
 
     const bare = makeOciImage({ layers: [await rawTar([{ name: 'f', data: 'x' }])] });
     bare.index.manifests[0]!.annotations = { 'org.opencontainers.image.ref.name': 'latest' };
-    const bareDir = path.join(root, 'bare-oci');
+    const bareDir = path.join(fx.root, 'bare-oci');
     await writeOciLayoutDir(bare, bareDir);
     const [untagged] = await store.load(bareDir);
     assert.deepEqual(untagged!.repoTags, []);
@@ -122,7 +112,7 @@ describe('load', () => {
       schemaVersion: 2,
       manifests: [{ mediaType: MEDIA.ociIndex, digest: sha256Digest(listBytes), size: listBytes.length, annotations: { 'io.containerd.image.name': 'multi:1' } }],
     };
-    const file = path.join(root, 'multi.tar');
+    const file = path.join(fx.root, 'multi.tar');
     await fs.writeFile(file, await ociArchiveBytes({ ...amd, blobs, index: top }));
     const [image] = await freshStore().store.load(file);
     assert.equal(image!.id, amd.configDigest);
@@ -174,7 +164,7 @@ describe('load refuses broken archives and keeps nothing', () => {
   for (const [title, make, message] of fails) {
     it(title, async () => {
       const { dir, store } = freshStore();
-      const file = path.join(root, `broken-${n++}.tar`);
+      const file = path.join(fx.root, `broken-${broken++}.tar`);
       await fs.writeFile(file, await make());
       await assertLoadFails(store, file, message);
       assert.deepEqual(await store.list(), []);
@@ -187,11 +177,11 @@ describe('load refuses broken archives and keeps nothing', () => {
     const [busybox] = await store.load(await defaultImageTar());
     const before = await storeContents(dir);
     const busyLayer = await rawTar([{ name: 'layer', data: 'shared base' }]);
-    const good = await writeOciArchive(root, 'good.tar', { layers: [busyLayer], name: 'good:1' });
+    const good = await writeOciArchive(fx.root, 'good.tar', { layers: [busyLayer], name: 'good:1' });
     await store.load(good.file);
     const afterGood = await storeContents(dir);
     // Same base layer plus a layer whose diff_id is wrong: nothing of it may stay, the shared layer must.
-    const bad = await writeOciArchive(root, 'bad.tar', { layers: [busyLayer, { blob: await rawTar([{ name: 'x', data: 'y' }]), diffId: sha256Digest('wrong') }], name: 'bad:1' });
+    const bad = await writeOciArchive(fx.root, 'bad.tar', { layers: [busyLayer, { blob: await rawTar([{ name: 'x', data: 'y' }]), diffId: sha256Digest('wrong') }], name: 'bad:1' });
     await assertLoadFails(store, bad.file, /uncompressed content hashes to/);
     assert.deepEqual(await storeContents(dir), afterGood);
     assert.deepEqual((await store.list()).map((i) => i.repoTags[0]).sort(), ['docker.io/library/busybox:latest', 'docker.io/library/good:1']);
@@ -200,6 +190,6 @@ describe('load refuses broken archives and keeps nothing', () => {
   });
 
   it('says which file is missing', async () => {
-    await assert.rejects(freshStore().store.load(path.join(root, 'nope.tar')), NotFoundError);
+    await assert.rejects(freshStore().store.load(path.join(fx.root, 'nope.tar')), NotFoundError);
   });
 });

@@ -6,22 +6,11 @@ import { ConflictError, InvalidArgumentError, NotFoundError } from '../../src/co
 import { ensureDefaultImage, isDefaultImageRef } from '../../src/image/default-image.js';
 import { makeOciImage, ociArchiveBytes } from '../../src/image/oci-write.js';
 import { ImageStore } from '../../src/image/store.js';
-import { defaultImageTar, rawTar, storeContents, tempDir, writeOciArchive } from './helpers.js';
+import { defaultImageTar, rawTar, storeContents, storeFixture, writeOciArchive } from './helpers.js';
 
 const BUSYBOX = 'docker.io/library/busybox:latest';
-let root: string;
-let n = 0;
-const freshStore = () => {
-  const dir = path.join(root, `store-${n++}`);
-  return { dir, store: new ImageStore(dir) };
-};
-
-before(async () => {
-  root = await tempDir();
-});
-after(async () => {
-  await fs.rm(root, { recursive: true, force: true });
-});
+const fx = storeFixture();
+const { freshStore } = fx;
 
 describe('resolve', () => {
   it('finds an image by name, tag, full/short ID and digest', async () => {
@@ -62,7 +51,7 @@ describe('resolve', () => {
     }
     const { store } = freshStore();
     for (const [i, image] of pair.entries()) {
-      const file = path.join(root, `tiny-${n}-${i}.tar`);
+      const file = path.join(fx.root, `tiny-${i}.tar`);
       await fs.writeFile(file, await ociArchiveBytes(image));
       await store.load(file);
     }
@@ -118,8 +107,8 @@ describe('tag and remove', () => {
   it('keeps layers, rootfs and disks that another image still needs', async () => {
     const { dir, store } = freshStore();
     const base = await rawTar([{ name: 'base', data: 'b' }]);
-    const a = await writeOciArchive(root, 'a.tar', { layers: [base], name: 'a:1' });
-    const b = await writeOciArchive(root, 'b.tar', { layers: [base, await rawTar([{ name: 'top', data: 't' }])], name: 'b:1' });
+    const a = await writeOciArchive(fx.root, 'a.tar', { layers: [base], name: 'a:1' });
+    const b = await writeOciArchive(fx.root, 'b.tar', { layers: [base, await rawTar([{ name: 'top', data: 't' }])], name: 'b:1' });
     const [imgA] = await store.load(a.file);
     const [imgB] = await store.load(b.file);
     await store.rootfsDisk(imgA!);
@@ -137,8 +126,8 @@ describe('tag and remove', () => {
 
   it('moves a tag loaded onto a new image, leaving the old one untagged', async () => {
     const { store } = freshStore();
-    const v1 = await writeOciArchive(root, 'v1.tar', { layers: [await rawTar([{ name: 'v', data: '1' }])], name: 'app:latest' });
-    const v2 = await writeOciArchive(root, 'v2.tar', { layers: [await rawTar([{ name: 'v', data: '2' }])], name: 'app:latest' });
+    const v1 = await writeOciArchive(fx.root, 'v1.tar', { layers: [await rawTar([{ name: 'v', data: '1' }])], name: 'app:latest' });
+    const v2 = await writeOciArchive(fx.root, 'v2.tar', { layers: [await rawTar([{ name: 'v', data: '2' }])], name: 'app:latest' });
     await store.load(v1.file);
     await store.load(v2.file);
     assert.equal((await store.resolve('app')).id, v2.configDigest);
@@ -171,9 +160,9 @@ describe('default image', () => {
         return super.resolve(ref);
       }
     }
-    assert.deepEqual((await new Images(path.join(root, `store-${n++}`), tar).resolve('busybox')).repoTags, [BUSYBOX]);
-    const missing = path.join(root, 'no-such.tar');
-    await assert.rejects(new Images(path.join(root, `store-${n++}`), missing).resolve('busybox'), (err: unknown) => {
+    assert.deepEqual((await new Images(fx.freshDir(), tar).resolve('busybox')).repoTags, [BUSYBOX]);
+    const missing = path.join(fx.root, 'no-such.tar');
+    await assert.rejects(new Images(fx.freshDir(), missing).resolve('busybox'), (err: unknown) => {
       assert.ok(err instanceof NotFoundError);
       assert.match(err.message, /no-such.tar` is missing too; build it with `npx tsx scripts\/build-default-image.ts/);
       return true;
