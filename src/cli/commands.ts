@@ -16,8 +16,11 @@ import * as rmi from './commands/rmi.js';
 import * as info from './commands/info.js';
 import * as version from './commands/version.js';
 import * as serve from './commands/serve.js';
+import * as pull from './commands/pull.js';
+import * as push from './commands/push.js';
+import * as login from './commands/login.js';
 
 /** The command table: each entry is a thin file that parses flags, calls the core and prints. */
 export const COMMANDS: ReadonlyArray<{ register(program: Command): void }> = [
-  run, create, start, ps, logs, exec, stop, kill, rm, wait, inspect, load, images, rmi, info, version, serve,
+  run, create, start, ps, logs, exec, stop, kill, rm, wait, inspect, load, images, rmi, info, version, serve, pull, push, login,
 ];

@@ -39,6 +39,17 @@ export class ImageError extends NestboxError {
   }
 }
 
+/**
+ * A registry refused, failed or answered something nestbox cannot accept. Codes:
+ * REGISTRY_UNAUTHORIZED, REGISTRY_DENIED, REGISTRY_UNAVAILABLE (5xx, timeout, unreachable),
+ * REGISTRY_PROTOCOL (a malformed or oversized answer), REGISTRY_INSECURE.
+ */
+export class RegistryError extends NestboxError {
+  constructor(message: string, code = 'REGISTRY_PROTOCOL', options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
 /** The guest said something that breaks the protocol: the sandbox fails, the host does not. */
 export class GuestProtocolError extends NestboxError {
   constructor(message: string) {
@@ -72,6 +83,7 @@ export function httpStatusOf(err: unknown): number {
   if (err instanceof NotFoundError) return 404;
   if (err instanceof InvalidArgumentError || err instanceof ImageError) return 400;
   if (err instanceof ConflictError) return 409;
+  if (err instanceof RegistryError && (err.code === 'REGISTRY_UNAUTHORIZED' || err.code === 'REGISTRY_DENIED')) return 403;
   return 500;
 }
 

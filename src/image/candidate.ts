@@ -13,6 +13,8 @@ export interface ImageCandidate {
   layers: { descriptor: Descriptor; staged: StagedFile }[];
   /** Normalised references the archive gives it. */
   tags: string[];
+  /** `name@digest` references it was pulled by. */
+  repoDigests?: string[];
 }
 
 /** The blob a descriptor points at in an OCI layout (`blobs/sha256/<hex>`), checked against it. */

@@ -3,6 +3,7 @@ import { createReadStream, promises as fs } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { ImageError } from '../core/errors.js';
+import { createZstdDecompress } from './zstd.js';
 
 export type Compression = 'none' | 'gzip' | 'zstd' | 'bzip2' | 'xz';
 
@@ -38,9 +39,11 @@ export async function openUncompressed(file: string, subject: string): Promise<R
       return [source];
     case 'gzip':
       return [source, createGunzip()];
+    case 'zstd':
+      return [source, createZstdDecompress()];
     default:
       source.destroy();
-      throw new ImageError(`read ${subject}: ${compression} compression is not supported yet (use gzip or uncompressed layers)`, 'IMAGE_UNSUPPORTED');
+      throw new ImageError(`read ${subject}: ${compression} compression is not supported (use gzip, zstd or uncompressed layers)`, 'IMAGE_UNSUPPORTED');
   }
 }
 

@@ -43,8 +43,12 @@ export function lookupImage(data: IndexData, input: string): Lookup | undefined 
 
 function lookupReference(data: IndexData, ref: ImageReference): Lookup | undefined {
   if (ref.digest !== undefined) {
-    const byDigest = Object.values(data.images).filter((img) => img.manifestDigest === ref.digest || img.id === ref.digest);
-    const image = byDigest.find((img) => img.repoTags.some((t) => t.startsWith(`${ref.name}:`))) ?? byDigest[0];
+    const pulledAs = `${ref.name}@${ref.digest}`;
+    const byDigest = Object.values(data.images).filter(
+      (img) => img.manifestDigest === ref.digest || img.id === ref.digest || img.repoDigests?.some((d) => d.endsWith(`@${ref.digest}`)),
+    );
+    const image =
+      byDigest.find((img) => img.repoDigests?.includes(pulledAs)) ?? byDigest.find((img) => img.repoTags.some((t) => t.startsWith(`${ref.name}:`))) ?? byDigest[0];
     return image ? { image, by: 'digest', ref: formatReference(ref) } : undefined;
   }
   const name = formatReference(ref);

@@ -12,6 +12,11 @@ export class StoreLayout {
   readonly rootfs: string;
   readonly disks: string;
   readonly tmp: string;
+  /**
+   * Blobs a pull fetched and verified but has not committed yet (`<hex>`), and partial ones it
+   * resumes (`<hex>.partial`); each is used under the lock `blob:<digest>` of `lockScope`.
+   */
+  readonly downloads: string;
   /** Scope of this store's inter-process locks. */
   readonly lockScope: string;
   private ready: Promise<void> | undefined;
@@ -21,6 +26,7 @@ export class StoreLayout {
     this.rootfs = path.join(root, 'rootfs');
     this.disks = path.join(root, 'disks');
     this.tmp = path.join(root, 'tmp');
+    this.downloads = path.join(root, 'downloads', 'sha256');
     this.lockScope = `nestbox-image-store:${path.resolve(root)}`;
   }
 
@@ -29,7 +35,7 @@ export class StoreLayout {
     this.ready ??= (async () => {
       await fs.mkdir(this.root, { recursive: true, mode: 0o700 });
       await fs.chmod(this.root, 0o700);
-      for (const dir of [path.dirname(this.blobs), this.blobs, this.rootfs, this.disks, this.tmp]) {
+      for (const dir of [path.dirname(this.blobs), this.blobs, this.rootfs, this.disks, this.tmp, path.dirname(this.downloads), this.downloads]) {
         await fs.mkdir(dir, { recursive: true, mode: 0o700 });
         await fs.chmod(dir, 0o700);
       }

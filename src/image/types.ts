@@ -16,6 +16,8 @@ export interface ImageRecord {
   id: string;
   /** Normalised references pointing at it, e.g. `docker.io/library/busybox:latest`. */
   repoTags: string[];
+  /** `name@sha256:…` of the manifest or index it was pulled by or pushed as (Docker's RepoDigests). */
+  repoDigests?: string[];
   /** Digest of the manifest the image was loaded/pulled from. */
   manifestDigest: string;
   /** Uncompressed layer digests (config `rootfs.diff_ids`), bottom first. */
