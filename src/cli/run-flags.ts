@@ -21,6 +21,8 @@ export function addCreateFlags(cmd: Command): Command {
     .option('--cpus <n>', 'number of vCPUs')
     .option('--read-only', "mount the container's root filesystem as read only")
     .option('--rm', 'automatically remove the container when it exits')
+    .option('--pull <policy>', 'pull the image before creating: missing (default), always, never')
+    .option('--platform <os/arch[/variant]>', 'platform to pull when the image is pulled (default: the host\'s)')
     .passThroughOptions();
 }
 

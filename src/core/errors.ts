@@ -80,7 +80,7 @@ export function exitCodeOf(err: unknown): number {
 }
 
 export function httpStatusOf(err: unknown): number {
-  if (err instanceof NotFoundError) return 404;
+  if (err instanceof NotFoundError || (err instanceof RegistryError && err.code === 'REGISTRY_NOT_FOUND')) return 404;
   if (err instanceof InvalidArgumentError || err instanceof ImageError) return 400;
   if (err instanceof ConflictError) return 409;
   if (err instanceof RegistryError && (err.code === 'REGISTRY_UNAUTHORIZED' || err.code === 'REGISTRY_DENIED')) return 403;

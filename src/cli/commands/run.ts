@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { addCreateFlags, toCreateOptions } from '../run-flags.js';
 import { getEngine, out } from '../context.js';
+import { ensureImage } from '../pull-progress.js';
 import { attachAndWait } from '../attach.js';
 
 export function register(program: Command): void {
@@ -14,6 +15,7 @@ export function register(program: Command): void {
   ).action(async (image: string, command: string[], flags, cmd: Command) => {
     const engine = await getEngine(cmd);
     const opts = await toCreateOptions(image, command, flags);
+    await ensureImage(engine.images, image, { pull: flags.pull, platform: flags.platform });
     const created = await engine.create(opts);
     const attachStdin = !flags.detach && (opts.openStdin ?? false);
     const ttySize = opts.tty && process.stdout.isTTY ? { rows: process.stdout.rows, cols: process.stdout.columns } : undefined;
