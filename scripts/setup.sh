@@ -24,6 +24,13 @@ if [ -n "$missing" ]; then
 	log "installing:$missing"
 	$SUDO apt-get update -q
 	$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
+	# Debian starts docker-registry as a service on :5000 (all interfaces); the tests start their
+	# own on loopback, so do not leave one running that we installed.
+	case "$missing" in *docker-registry*)
+		if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+			$SUDO systemctl disable --now docker-registry >/dev/null 2>&1 || true
+		fi ;;
+	esac
 fi
 
 log "npm packages"
