@@ -6,7 +6,9 @@ import { attachContainer } from './attach.js';
 import { waitContainer } from './wait.js';
 import { containerLogs } from './logs.js';
 import { createExec, inspectExec, resizeExec, startExec } from './exec.js';
-import { inspectImage, listImages, pullImage, removeImage } from './images.js';
+import { inspectImage, listImages, removeImage } from './images.js';
+import { checkAuth, pullImage, pushImage } from './registry.js';
+import { tagImage } from './image-tag.js';
 
 /** The Docker Engine API routes nestbox implements (see docs/api.md). */
 export function dockerRouter(ctx: DockerContext): Router {
@@ -32,6 +34,9 @@ export function dockerRouter(ctx: DockerContext): Router {
     .on('GET', '/exec/:id/json', h(inspectExec))
     .on('GET', '/images/json', h(listImages))
     .on('POST', '/images/create', h(pullImage))
+    .on('POST', '/images/*name/push', h(pushImage))
+    .on('POST', '/images/*name/tag', h(tagImage))
+    .on('POST', '/auth', h(checkAuth))
     .on('GET', '/images/*name/json', h(inspectImage))
     .on('DELETE', '/images/*name', h(removeImage));
 }
