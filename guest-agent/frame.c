@@ -246,6 +246,21 @@ static int read_u32(const struct field *f, uint32_t *out)
 	return 0;
 }
 
+/* MACHINE_ID: exactly 32 lower-case hex digits, like /etc/machine-id. */
+static int read_machine_id(const struct field *f, char *out)
+{
+	uint32_t i;
+
+	if (f->len != MACHINE_ID_LEN)
+		return -EINVAL;
+	for (i = 0; i < f->len; i++)
+		if (!((f->value[i] >= '0' && f->value[i] <= '9') || (f->value[i] >= 'a' && f->value[i] <= 'f')))
+			return -EINVAL;
+	memcpy(out, f->value, MACHINE_ID_LEN);
+	out[MACHINE_ID_LEN] = 0;
+	return 0;
+}
+
 static int parse_field(const struct field *f, struct request *req)
 {
 	switch (f->tag) {
@@ -278,6 +293,14 @@ static int parse_field(const struct field *f, struct request *req)
 			return -EINVAL;
 		req->time_ns = get_u64(f->value);
 		return 0;
+	case TAG_MACHINE_ID:
+		return read_machine_id(f, req->machine_id);
+	case TAG_ENTROPY:
+		if (f->len < ENTROPY_MIN || f->len > ENTROPY_MAX)
+			return -EINVAL;
+		memcpy(req->entropy, f->value, f->len);
+		req->entropy_len = f->len;
+		return 0;
 	default:
 		return 0; /* unknown or guest-only tags are ignored */
 	}
@@ -300,6 +323,8 @@ int request_parse(const uint8_t *payload, size_t len, struct request *req, const
 		if (r) {
 			*why = f.tag == TAG_ENV ? "invalid ENV field (want KEY=VALUE without NUL)"
 			     : f.tag <= TAG_HOSTNAME ? "invalid string field (contains NUL)"
+			     : f.tag == TAG_MACHINE_ID ? "invalid MACHINE_ID (want 32 lower-case hex digits)"
+			     : f.tag == TAG_ENTROPY ? "invalid ENTROPY (want 32 to 512 bytes)"
 						     : "invalid integer field (wrong length)";
 			goto fail;
 		}

@@ -44,7 +44,13 @@ enum tag {
 	TAG_VERSION = 16,
 	TAG_AGENT = 17,
 	TAG_STATE = 18,
+	TAG_MACHINE_ID = 19,
+	TAG_ENTROPY = 20,
 };
+
+#define MACHINE_ID_LEN 32 /* lower-case hex digits */
+#define ENTROPY_MIN 32
+#define ENTROPY_MAX 512
 
 struct frame {
 	uint8_t type;
@@ -107,6 +113,9 @@ struct request {
 	char *cwd;
 	char *user;
 	char *hostname;
+	char machine_id[MACHINE_ID_LEN + 1]; /* empty when not sent */
+	uint8_t entropy[ENTROPY_MAX];
+	uint32_t entropy_len;
 	uint32_t tty, stdin_open, rows, cols, readonly, signal;
 	uint64_t time_ns;
 	unsigned have; /* bit (1 << tag) per seen field */

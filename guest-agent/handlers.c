@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "entropy.h"
 #include "mounts.h"
 #include "util.h"
 
@@ -210,6 +211,7 @@ static void handle_run(struct agent *a, int port, const struct frame *f)
 	struct timespec ts;
 	const char *hostname;
 	char msg[512];
+	int err;
 
 	if (a->state != STATE_BOOTED || f->session != 0) {
 		send_error(port_queue(a, port), f->session, 125,
@@ -229,10 +231,14 @@ static void handle_run(struct agent *a, int port, const struct frame *f)
 		if (clock_settime(CLOCK_REALTIME, &ts))
 			say("set clock: %s", strerror(errno));
 	}
+	/* a sandbox restored from a template shares its generator state with every other one
+	 * restored from it until this reseed */
+	if (r.entropy_len && (err = entropy_add(r.entropy, r.entropy_len)))
+		say("reseed the random number generator: %s", strerror(-err));
 	hostname = r.hostname && *r.hostname ? r.hostname : "localhost";
 	snprintf(a->hostname, sizeof(a->hostname), "%s", hostname);
 	a->writable = r.readonly != 1;
-	if (rootfs_mount(!a->writable, hostname, msg, sizeof(msg))) {
+	if (rootfs_mount(!a->writable, hostname, r.machine_id, msg, sizeof(msg))) {
 		send_error(events, 0, 125, msg, 1);
 		a->shutdown = 1;
 	} else if (start_process(s, events, &r, hostname, a->writable)) {

@@ -102,7 +102,7 @@ static int fail(char *msg, size_t size, int err, const char *what, const char *s
 
 /* The top lower layer: mount points the image may lack, and in read-only mode the files Docker
  * bind-mounts (/etc/hostname, /etc/hosts). */
-static int make_skel(int readonly, const char *hosts, const char *hostname)
+static int make_skel(int readonly, const char *hosts, const char *hostname, const char *machine_id)
 {
 	static const char *const dirs[] = { SKEL "/proc", SKEL "/sys", SKEL "/dev", SKEL "/etc" };
 	char line[300];
@@ -118,7 +118,12 @@ static int make_skel(int readonly, const char *hosts, const char *hostname)
 		return err;
 	snprintf(line, sizeof(line), "%s\n", hostname);
 	err = write_file(SKEL "/etc/hostname", line, 0644);
-	return err ?: write_file(SKEL "/etc/hosts", hosts, 0644);
+	err = err ?: write_file(SKEL "/etc/hosts", hosts, 0644);
+	if (!err && *machine_id) {
+		snprintf(line, sizeof(line), "%s\n", machine_id);
+		err = write_file(SKEL "/etc/machine-id", line, 0444);
+	}
+	return err;
 }
 
 static int mount_inside(char *msg, size_t size)
@@ -153,7 +158,8 @@ static int mount_inside(char *msg, size_t size)
 	return 0;
 }
 
-static int write_identity(const char *hosts, const char *hostname, char *msg, size_t size)
+static int write_identity(const char *hosts, const char *hostname, const char *machine_id, char *msg,
+			  size_t size)
 {
 	char line[300];
 	int err;
@@ -164,10 +170,17 @@ static int write_identity(const char *hosts, const char *hostname, char *msg, si
 	if (err)
 		return fail(msg, size, err, "write", "/etc/hostname");
 	err = write_file(NEWROOT "/etc/hosts", hosts, 0644);
-	return err ? fail(msg, size, err, "write", "/etc/hosts") : 0;
+	if (err)
+		return fail(msg, size, err, "write", "/etc/hosts");
+	if (!*machine_id)
+		return 0;
+	snprintf(line, sizeof(line), "%s\n", machine_id);
+	unlink(NEWROOT "/etc/machine-id"); /* never write through a link the image put there */
+	err = write_file(NEWROOT "/etc/machine-id", line, 0444);
+	return err ? fail(msg, size, err, "write", "/etc/machine-id") : 0;
 }
 
-int rootfs_mount(int readonly, const char *hostname, char *msg, size_t size)
+int rootfs_mount(int readonly, const char *hostname, const char *machine_id, char *msg, size_t size)
 {
 	char root[64], rw[64], opts[256], hosts[512];
 	int err;
@@ -190,7 +203,7 @@ int rootfs_mount(int readonly, const char *hostname, char *msg, size_t size)
 	err = do_mount(root, LOWER, "erofs", MS_RDONLY | MS_NODEV, NULL);
 	if (err)
 		return fail(msg, size, err, "mount erofs", root);
-	err = make_skel(readonly, hosts, hostname);
+	err = make_skel(readonly, hosts, hostname, machine_id);
 	if (err)
 		return fail(msg, size, err, "create", SKEL);
 	if (readonly) {
@@ -211,7 +224,7 @@ int rootfs_mount(int readonly, const char *hostname, char *msg, size_t size)
 	err = mount_inside(msg, size);
 	if (err)
 		return err;
-	return readonly ? 0 : write_identity(hosts, hostname, msg, size);
+	return readonly ? 0 : write_identity(hosts, hostname, machine_id, msg, size);
 }
 
 /* Unmount every mount point below and at NEWROOT, deepest first, then the disks. */

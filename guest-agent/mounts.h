@@ -14,8 +14,9 @@ int disk_find(const char *serial, char *dev, size_t size, unsigned timeout_ms);
 
 /* Mount the container root at NEWROOT (overlay of the image under the rw disk, or the image
  * read-only) with /proc, /sys, /dev, /dev/pts, /dev/shm inside; write /etc/hostname and
- * /etc/hosts. On failure returns -errno and a message naming the operation. */
-int rootfs_mount(int readonly, const char *hostname, char *msg, size_t msgsize);
+ * /etc/hosts, and /etc/machine-id when machine_id is not empty. On failure returns -errno and a
+ * message naming the operation. */
+int rootfs_mount(int readonly, const char *hostname, const char *machine_id, char *msg, size_t msgsize);
 
 /* Sync and unmount everything below and at NEWROOT and the disks. */
 void rootfs_unmount(void);

@@ -186,6 +186,40 @@ static void test_request(void)
 	request_free(&r);
 }
 
+static void test_identity_fields(void)
+{
+	uint8_t p[1024], seed[600];
+	struct request r;
+	const char *why = NULL;
+	size_t n;
+
+	memset(seed, 0xab, sizeof(seed));
+	n = field(p, TAG_MACHINE_ID, "0123456789abcdef0123456789abcdef", 32);
+	n += field(p + n, TAG_ENTROPY, seed, 32);
+	CHECK(request_parse(p, n, &r, &why) == 0);
+	CHECK(!strcmp(r.machine_id, "0123456789abcdef0123456789abcdef"));
+	CHECK(r.entropy_len == 32 && r.entropy[0] == 0xab && r.entropy[31] == 0xab);
+	request_free(&r);
+	/* machine-id: exactly 32 lower-case hex digits */
+	n = field(p, TAG_MACHINE_ID, "0123456789ABCDEF0123456789abcdef", 32);
+	CHECK(request_parse(p, n, &r, &why) == -EBADMSG && strstr(why, "MACHINE_ID"));
+	n = field(p, TAG_MACHINE_ID, "0123456789abcdef", 16);
+	CHECK(request_parse(p, n, &r, &why) == -EBADMSG);
+	n = field(p, TAG_MACHINE_ID, "../../etc/passwd\0abcdef0123456789a", 32);
+	CHECK(request_parse(p, n, &r, &why) == -EBADMSG);
+	/* entropy: 32 to 512 bytes */
+	n = field(p, TAG_ENTROPY, seed, 31);
+	CHECK(request_parse(p, n, &r, &why) == -EBADMSG && strstr(why, "ENTROPY"));
+	n = field(p, TAG_ENTROPY, seed, 513);
+	CHECK(request_parse(p, n, &r, &why) == -EBADMSG);
+	n = field(p, TAG_ENTROPY, seed, 512);
+	CHECK(request_parse(p, n, &r, &why) == 0 && r.entropy_len == 512);
+	request_free(&r);
+	/* absent: empty machine-id, no entropy */
+	CHECK(request_parse(p, 0, &r, &why) == 0 && !r.machine_id[0] && !r.entropy_len);
+	request_free(&r);
+}
+
 static void test_encode_roundtrip(void)
 {
 	struct buf b = { 0 };
@@ -242,6 +276,7 @@ int main(void)
 	test_decode_stream();
 	test_fields();
 	test_request();
+	test_identity_fields();
 	test_encode_roundtrip();
 	test_buf();
 	printf("test_frame: %d checks, %d failed\n", checks, failures);

@@ -19,8 +19,10 @@ import * as serve from './commands/serve.js';
 import * as pull from './commands/pull.js';
 import * as push from './commands/push.js';
 import * as login from './commands/login.js';
+import * as pause from './commands/pause.js';
+import * as unpause from './commands/unpause.js';
 
 /** The command table: each entry is a thin file that parses flags, calls the core and prints. */
 export const COMMANDS: ReadonlyArray<{ register(program: Command): void }> = [
-  run, create, start, ps, logs, exec, stop, kill, rm, wait, inspect, load, images, rmi, info, version, serve, pull, push, login,
+  run, create, start, ps, logs, exec, stop, kill, rm, wait, inspect, load, images, rmi, info, version, serve, pull, push, login, pause, unpause,
 ];

@@ -21,6 +21,10 @@ export interface ContainerConfig {
   autoRemove: boolean;
   /** `-a` stdin kept open for attach (`-i`). */
   openStdin: boolean;
+  /** /etc/machine-id of the sandbox (32 hex digits); absent in containers made before it existed. */
+  machineId?: string;
+  /** false: never start from a VM template (`--no-template`). */
+  template?: boolean;
 }
 
 /** What happened at run time; rewritten atomically on each transition. */
@@ -39,6 +43,8 @@ export interface ContainerState {
   guestPid?: number;
   restartCount: number;
   accel?: string;
+  /** Key of the VM template the sandbox was restored from (absent: it booted). */
+  template?: string;
 }
 
 export interface Container {

@@ -1,4 +1,5 @@
 import { promises as fs } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import type { Container, ContainerState, Isolation } from './container.js';
 import { shortId } from './container.js';
 import { ContainerStore } from './container-store.js';
@@ -45,7 +46,7 @@ export class Engine {
     return this.backends[c.config.isolation];
   }
 
-  async create(opts: CreateOptions): Promise<Container> {
+  async create(opts: CreateOptions & { template?: boolean }): Promise<Container> {
     const isolation = opts.isolation ?? 'vm';
     if (isolation !== 'vm' && isolation !== 'process') {
       throw new InvalidArgumentError(`invalid isolation "${String(isolation)}": use vm or process`);
@@ -70,6 +71,8 @@ export class Engine {
         cpus: opts.cpus ?? 1,
         autoRemove: opts.autoRemove ?? false,
         openStdin: opts.openStdin ?? false,
+        machineId: randomBytes(16).toString('hex'),
+        ...(opts.template === false ? { template: false } : {}),
       },
       { status: 'created', restartCount: 0 },
     );
@@ -180,12 +183,37 @@ export class Engine {
     if (c.state.status !== 'running' && c.state.status !== 'paused') {
       throw new ConflictError(`cannot kill container ${c.config.name}: it is not running`, 'NOT_RUNNING');
     }
-    await signalMain(c, signal, this.backends[c.config.isolation]);
+    await signalMain(await this.resumeIfPaused(c), signal, this.backends[c.config.isolation]);
+  }
+
+  /** Freeze the sandbox: every guest CPU stops, memory stays (`docker pause`). */
+  async pause(ref: string): Promise<Container> {
+    const c = await this.inspect(ref);
+    if (c.state.status === 'paused') throw new ConflictError(`container ${c.config.name} is already paused`, 'ALREADY_PAUSED');
+    if (c.state.status !== 'running') throw new ConflictError(`cannot pause container ${c.config.name}: it is not running`, 'NOT_RUNNING');
+    const backend = this.backends[c.config.isolation];
+    if (!backend.pause) throw new ConflictError(`cannot pause container ${c.config.name}: pause is not supported for ${c.config.isolation} isolation`, 'NOT_SUPPORTED');
+    await backend.pause(c);
+    return this.store.update(c.config.id, (cur) => (cur.state.status === 'running' ? { ...cur.state, status: 'paused' } : cur.state));
+  }
+
+  /** Let a paused sandbox run again. */
+  async unpause(ref: string): Promise<Container> {
+    const c = await this.inspect(ref);
+    if (c.state.status !== 'paused') throw new ConflictError(`container ${c.config.name} is not paused`, 'NOT_PAUSED');
+    return this.resumeIfPaused(c);
+  }
+
+  /** A paused VM cannot take a signal: stop, kill and exec-free paths resume it first (as Docker does). */
+  private async resumeIfPaused(c: Container): Promise<Container> {
+    if (c.state.status !== 'paused') return c;
+    await this.backends[c.config.isolation].resume?.(c);
+    return this.store.update(c.config.id, (cur) => (cur.state.status === 'paused' ? { ...cur.state, status: 'running' } : cur.state));
   }
 
   /** SIGTERM (or the image's stop signal), then SIGKILL after `timeoutSec`, then halt the VM. */
   async stop(ref: string, timeoutSec = 10): Promise<void> {
-    const c = await this.inspect(ref);
+    const c = await this.resumeIfPaused(await this.inspect(ref));
     if (c.state.status !== 'running' && c.state.status !== 'paused') return;
     const backend = this.backends[c.config.isolation];
     await signalMain(c, 15, backend).catch(() => undefined);
@@ -234,6 +262,7 @@ export class Engine {
   /** Run a process inside the running sandbox (an exec session; no new VM). */
   async exec(ref: string | Container, spec: ProcessSpec, io: ExecIO): Promise<ExecResult> {
     const c = typeof ref === 'string' ? await this.inspect(ref) : await this.refresh(ref);
+    if (c.state.status === 'paused') throw new ConflictError(`container ${c.config.name} is paused, unpause the container before exec`, 'CONTAINER_PAUSED');
     if (c.state.status !== 'running') throw new ConflictError(`container ${c.config.name} is not running`, 'NOT_RUNNING');
     let s = spec;
     if (c.config.isolation === 'process' && spec.user) {

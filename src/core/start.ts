@@ -40,18 +40,28 @@ export async function startSandbox(
     pid: launched.pid,
     ...(launched.pidStart ? { pidStart: launched.pidStart } : {}),
     ...(launched.accel ? { accel: launched.accel } : {}),
+    template: launched.template,
     exitCode: undefined,
     error: undefined,
     finishedAt: undefined,
   });
-  let channel: CtlConnection | undefined;
+  let channel: CtlConnection | undefined = launched.channel;
   let outcome: MainOutcome;
   const giveUp = new AbortController();
   try {
-    channel = await raceMonitor(CtlConnection.open(c.dir, BOOT_TIMEOUT_MS, giveUp.signal), launched, c.dir);
-    await raceMonitor(channel.hello(BOOT_TIMEOUT_MS), launched, c.dir);
+    if (!channel) {
+      channel = await raceMonitor(CtlConnection.open(c.dir, BOOT_TIMEOUT_MS, giveUp.signal), launched, c.dir);
+      await raceMonitor(channel.hello(BOOT_TIMEOUT_MS), launched, c.dir);
+    }
     channel.send(
-      encode.run({ ...c.config.process, ...opts.ttySize, stdin: c.config.openStdin, hostname: c.config.hostname, readOnly: c.config.readOnly }),
+      encode.run({
+        ...c.config.process,
+        ...opts.ttySize,
+        stdin: c.config.openStdin,
+        hostname: c.config.hostname,
+        readOnly: c.config.readOnly,
+        ...(c.config.machineId ? { machineId: c.config.machineId } : {}),
+      }),
     );
     outcome = await waitForStart(c.dir, launched);
   } catch (err) {

@@ -26,6 +26,9 @@ export class FieldWriter {
     b.writeBigUInt64LE(value);
     return this.raw(tag, b);
   }
+  bytes(tag: TagValue, value: Buffer): this {
+    return this.raw(tag, value);
+  }
   private raw(tag: number, value: Buffer): this {
     const h = Buffer.alloc(5);
     h.writeUInt8(tag, 0);

@@ -1,7 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { GuestProtocolError } from '../core/errors.js';
 import { encodeFrame } from './frame.js';
 import { FieldWriter, Fields } from './fields.js';
-import { MsgType, PROTOCOL_VERSION, Tag, type Frame } from './protocol.js';
+import { ENTROPY_BYTES, MsgType, PROTOCOL_VERSION, Tag, type Frame } from './protocol.js';
 
 /** A process to start in the guest (RUN for the main process, EXEC for a session). */
 export interface ProcessSpec {
@@ -18,6 +19,8 @@ export interface ProcessSpec {
 export interface RunSpec extends ProcessSpec {
   hostname: string;
   readOnly: boolean;
+  /** 32 lower-case hex digits for /etc/machine-id (optional: older containers have none). */
+  machineId?: string;
 }
 
 export type GuestEvent =
@@ -42,11 +45,18 @@ function processFields(spec: ProcessSpec): FieldWriter {
 
 export const encode = {
   hello: () => encodeFrame(MsgType.HELLO, 0, new FieldWriter().u32(Tag.VERSION, PROTOCOL_VERSION).build()),
+  /** Also carries the sandbox's identity: clock, machine-id and fresh entropy (a restored template shares the rest). */
   run: (spec: RunSpec, now: bigint = BigInt(Date.now()) * 1_000_000n) =>
     encodeFrame(
       MsgType.RUN,
       0,
-      processFields(spec).str(Tag.HOSTNAME, spec.hostname).u32(Tag.READONLY, spec.readOnly ? 1 : 0).u64(Tag.TIME_NS, now).build(),
+      processFields(spec)
+        .str(Tag.HOSTNAME, spec.hostname)
+        .u32(Tag.READONLY, spec.readOnly ? 1 : 0)
+        .u64(Tag.TIME_NS, now)
+        .str(Tag.MACHINE_ID, spec.machineId)
+        .bytes(Tag.ENTROPY, randomBytes(ENTROPY_BYTES))
+        .build(),
     ),
   exec: (session: number, spec: ProcessSpec) => encodeFrame(MsgType.EXEC, session, processFields(spec).build()),
   stdin: (session: number, data: Uint8Array) => encodeFrame(MsgType.STDIN, session, data),

@@ -45,7 +45,12 @@ export const Tag = {
   VERSION: 16,
   AGENT: 17,
   STATE: 18,
+  MACHINE_ID: 19,
+  ENTROPY: 20,
 } as const;
+
+/** Random bytes the host sends in RUN to reseed the guest's generator (32–512 allowed). */
+export const ENTROPY_BYTES = 64;
 
 export interface Frame {
   type: MsgTypeValue;

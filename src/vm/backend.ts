@@ -1,4 +1,5 @@
 import type { Container, Isolation } from '../core/container.js';
+import type { CtlConnection } from '../guest/ctl-client.js';
 import type { ImageRecord } from '../image/types.js';
 
 export interface Launched {
@@ -8,6 +9,10 @@ export interface Launched {
   accel?: string;
   /** Settles when the monitor exits while this process still watches it (its own child). */
   exited: Promise<void>;
+  /** A ctl connection whose HELLO was already answered (a sandbox restored from a template). */
+  channel?: CtlConnection;
+  /** Key of the template the sandbox was restored from. */
+  template?: string;
 }
 
 /**
@@ -24,6 +29,10 @@ export interface Backend {
   halt(c: Container): Promise<void>;
   /** Remove what `prepare` and `launch` created (the directory itself is the store's). */
   destroy(c: Container): Promise<void>;
+  /** Freeze every guest CPU, keeping memory (absent: the backend cannot). */
+  pause?(c: Container): Promise<void>;
+  /** Let a paused sandbox run again. */
+  resume?(c: Container): Promise<void>;
 }
 
 /** What backends need from the image store. */

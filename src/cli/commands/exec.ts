@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { collect, getEngine } from '../context.js';
-import { ConflictError, CommandError } from '../../core/errors.js';
+import { CommandError } from '../../core/errors.js';
 import { fromHostEnv, mergeEnv } from '../../core/create-spec.js';
 
 export function register(program: Command): void {
@@ -18,7 +18,7 @@ export function register(program: Command): void {
     .action(async (ref: string, command: string[], flags: { interactive?: boolean; tty?: boolean; env: string[]; workdir?: string; user?: string }, cmd: Command) => {
       const engine = await getEngine(cmd);
       const c = await engine.inspect(ref);
-      if (c.state.status !== 'running') throw new ConflictError(`container ${c.config.name} is not running`, 'NOT_RUNNING');
+      // engine.exec refuses a container that is not running, or paused, with its own message
       const tty = flags.tty ?? false;
       const stdin = flags.interactive ?? false;
       if (tty && stdin && process.stdin.isTTY) process.stdin.setRawMode(true);

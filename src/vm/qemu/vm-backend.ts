@@ -78,6 +78,25 @@ export class VmBackend implements Backend {
     }
   }
 
+  async pause(c: Container): Promise<void> {
+    await this.qmp(c, 'stop');
+  }
+
+  async resume(c: Container): Promise<void> {
+    await this.qmp(c, 'cont');
+  }
+
+  /** One QMP command to the sandbox's QEMU. */
+  private async qmp(c: Container, command: string): Promise<void> {
+    if (!isProcessAlive(c.state.pid, c.state.pidStart)) throw new BackendError(`container ${c.config.name}: QEMU is not running`, 'NOT_RUNNING');
+    const qmp = await QmpClient.connect(c.dir, 'qmp.sock', 5000);
+    try {
+      await qmp.execute(command);
+    } finally {
+      qmp.close();
+    }
+  }
+
   async destroy(c: Container): Promise<void> {
     const files = sandboxFiles(c.dir);
     await fs.rm(files.rwDisk, { force: true });
