@@ -17,7 +17,18 @@ export interface SandboxApi {
   stop(id: string, timeoutSec: number): Promise<void>;
   kill(id: string, signal: string): Promise<void>;
   remove(id: string, force: boolean): Promise<void>;
+  /** Whether the image is in the store (the embedded default image always is). */
+  hasImage(ref: string): Promise<boolean>;
+  /** Pull from a registry; the normalised reference and the digest it resolved to. */
+  pull(ref: string, opts: PullSpec): Promise<{ ref: string; digest: string }>;
   close(): Promise<void>;
+}
+
+/** What `Nestbox.pull` takes. Credentials, when given, are used for this pull only. */
+export interface PullSpec {
+  /** `os/arch[/variant]`; default the host's. */
+  platform?: string;
+  credentials?: { username: string; password: string };
 }
 
 /** What `Nestbox.create` takes. */
@@ -37,6 +48,9 @@ export interface SandboxSpec {
   memoryMiB?: number;
   cpus?: number;
   readOnly?: boolean;
+  /** Pull the image first: `missing` (default, as docker run), `always` or `never`. */
+  pull?: 'missing' | 'always' | 'never';
+  credentials?: { username: string; password: string };
 }
 
 export type StdinSource = Buffer | Uint8Array | string | Readable;

@@ -17,8 +17,8 @@ export class HttpClient {
   constructor(readonly socketPath: string) {}
 
   /** A request whose reply is read whole; error statuses become NestboxErrors. */
-  async request(method: string, route: string, body?: unknown): Promise<HttpReply> {
-    const res = await this.open(method, route, body);
+  async request(method: string, route: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpReply> {
+    const res = await this.open(method, route, body, undefined, headers);
     const buf = await readAll(res);
     if ((res.statusCode ?? 0) >= 400) throw errorFromReply(res.statusCode ?? 0, buf, route);
     return { status: res.statusCode ?? 0, body: buf };
@@ -63,7 +63,7 @@ export class HttpClient {
     this.agent.destroy();
   }
 
-  private open(method: string, route: string, body?: unknown, signal?: AbortSignal): Promise<http.IncomingMessage> {
+  private open(method: string, route: string, body?: unknown, signal?: AbortSignal, extra: Record<string, string> = {}): Promise<http.IncomingMessage> {
     const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     return new Promise((resolve, reject) => {
       const req = http.request({
@@ -72,7 +72,7 @@ export class HttpClient {
         path: API_PREFIX + route,
         agent: this.agent,
         ...(signal ? { signal } : {}),
-        headers: data ? { 'Content-Type': 'application/json', 'Content-Length': data.length } : {},
+        headers: { ...extra, ...(data ? { 'Content-Type': 'application/json', 'Content-Length': data.length } : {}) },
       });
       req.once('response', resolve);
       req.once('error', (err) => reject(connectError(this.socketPath, err)));

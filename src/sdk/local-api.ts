@@ -3,8 +3,10 @@ import type { Container } from '../core/container.js';
 import { mergeEnv, type CreateOptions } from '../core/create-spec.js';
 import { Engine, type EngineOptions } from '../core/engine.js';
 import { readLogs } from '../core/logs.js';
+import { NotFoundError } from '../core/errors.js';
 import { parseSignal } from '../core/signals.js';
-import { envList, KEEP_ALIVE_CMD, type ExecOptions, type LogsOptions, type OutputChunk, type SandboxApi, type SandboxInfo, type SandboxSpec, type StdinSource } from './api.js';
+import { parsePlatform } from '../registry/platform.js';
+import { envList, KEEP_ALIVE_CMD, type ExecOptions, type LogsOptions, type OutputChunk, type PullSpec, type SandboxApi, type SandboxInfo, type SandboxSpec, type StdinSource } from './api.js';
 
 /** The SDK in-process: straight onto the Engine, no server. */
 export class LocalApi implements SandboxApi {
@@ -12,6 +14,24 @@ export class LocalApi implements SandboxApi {
 
   constructor(opts: EngineOptions = {}) {
     this.engine = new Engine(opts);
+  }
+
+  async hasImage(ref: string): Promise<boolean> {
+    try {
+      await this.engine.images.resolve(ref);
+      return true;
+    } catch (err) {
+      if (err instanceof NotFoundError) return false;
+      throw err;
+    }
+  }
+
+  async pull(ref: string, opts: PullSpec): Promise<{ ref: string; digest: string }> {
+    const r = await this.engine.images.pull(ref, {
+      ...(opts.platform ? { platform: parsePlatform(opts.platform) } : {}),
+      ...(opts.credentials ? { credentials: opts.credentials } : {}),
+    });
+    return { ref: r.ref, digest: r.digest };
   }
 
   async createAndStart(spec: SandboxSpec): Promise<string> {

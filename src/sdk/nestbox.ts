@@ -1,5 +1,5 @@
 import { ConflictError } from '../core/errors.js';
-import type { SandboxApi, SandboxSpec } from './api.js';
+import type { PullSpec, SandboxApi, SandboxSpec } from './api.js';
 import { LocalApi } from './local-api.js';
 import { RemoteApi } from './remote-api.js';
 import { Sandbox } from './sandbox.js';
@@ -29,9 +29,18 @@ export class Nestbox implements AsyncDisposable {
 
   /** Create a sandbox and start it; resolves once its main process runs. */
   async create(spec: SandboxSpec): Promise<Sandbox> {
+    const policy = spec.pull ?? 'missing';
+    if (policy === 'always' || (policy === 'missing' && !(await this.api.hasImage(spec.image)))) {
+      await this.pull(spec.image, spec.credentials ? { credentials: spec.credentials } : {});
+    }
     const id = await this.api.createAndStart(spec);
     const info = await this.api.inspect(id);
     return new Sandbox(this.api, id, info.name);
+  }
+
+  /** Pull an image from its registry (see docs/registry.md). */
+  pull(ref: string, opts: PullSpec = {}): Promise<{ ref: string; digest: string }> {
+    return this.api.pull(ref, opts);
   }
 
   /** A running sandbox by id, id prefix or name (NotFoundError / ConflictError `NOT_RUNNING` otherwise). */

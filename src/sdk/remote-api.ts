@@ -1,5 +1,5 @@
-import { BackendError } from '../core/errors.js';
-import { envList, KEEP_ALIVE_CMD, type ExecOptions, type LogsOptions, type OutputChunk, type SandboxApi, type SandboxInfo, type SandboxSpec } from './api.js';
+import { BackendError, NotFoundError, RegistryError } from '../core/errors.js';
+import { envList, KEEP_ALIVE_CMD, type ExecOptions, type LogsOptions, type OutputChunk, type PullSpec, type SandboxApi, type SandboxInfo, type SandboxSpec } from './api.js';
 import { Demuxer } from './demux.js';
 import { HttpClient } from './http-client.js';
 import { toReadable } from './local-api.js';
@@ -18,6 +18,34 @@ export class RemoteApi implements SandboxApi {
 
   constructor(socketPath: string) {
     this.http = new HttpClient(socketPath);
+  }
+
+  async hasImage(ref: string): Promise<boolean> {
+    try {
+      await this.http.request('GET', `/images/${ref}/json`);
+      return true;
+    } catch (err) {
+      if (err instanceof NotFoundError) return false;
+      throw err;
+    }
+  }
+
+  /** `POST /images/create`: progress streams as JSON lines; a failure mid-stream is an `error` line. */
+  async pull(ref: string, opts: PullSpec): Promise<{ ref: string; digest: string }> {
+    const q = new URLSearchParams({ fromImage: ref, ...(opts.platform ? { platform: opts.platform } : {}) });
+    const headers: Record<string, string> = opts.credentials
+      ? { 'X-Registry-Auth': Buffer.from(JSON.stringify({ username: opts.credentials.username, password: opts.credentials.password })).toString('base64url') }
+      : {};
+    const reply = await this.http.request('POST', `/images/create?${q}`, undefined, headers);
+    let digest = '';
+    for (const line of reply.body.toString('utf8').split(/\r?\n/)) {
+      if (!line.trim()) continue;
+      const m = JSON.parse(line) as { status?: string; error?: string };
+      if (m.error) throw new RegistryError(m.error, 'REGISTRY_PULL_FAILED');
+      const d = /^Digest: (sha256:[a-f0-9]{64})$/.exec(m.status ?? '');
+      if (d) digest = d[1]!;
+    }
+    return { ref, digest };
   }
 
   async createAndStart(spec: SandboxSpec): Promise<string> {
