@@ -8,7 +8,7 @@
 import { createReadStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { createHash, type Hash } from 'node:crypto';
-import { ImageError } from '../core/errors.js';
+import { ImageError, RegistryError } from '../core/errors.js';
 import type { RegistryClient } from '../registry/client.js';
 import { sha256Hex } from './digest.js';
 import type { Descriptor } from './oci.js';
@@ -56,20 +56,28 @@ async function finish(
   let size = start;
   let lastReport = 0;
   onProgress?.(size, desc.size, resumed);
-  for await (const chunk of client.transport.chunks(open, `${what} of ${client.what}`)) {
-    size += chunk.length;
-    if (size > desc.size) {
-      open.abort();
-      await fs.rm(partial, { force: true });
-      throw new ImageError(`pull ${what}: the registry sent more than the ${desc.size} bytes its descriptor says; nothing of it was kept`, 'IMAGE_DIGEST_MISMATCH');
+  try {
+    for await (const chunk of client.transport.chunks(open, `${what} of ${client.what}`)) {
+      size += chunk.length;
+      if (size > desc.size) {
+        open.abort();
+        await fs.rm(partial, { force: true });
+        throw new ImageError(`pull ${what}: the registry sent more than the ${desc.size} bytes its descriptor says; nothing of it was kept`, 'IMAGE_DIGEST_MISMATCH');
+      }
+      hash.update(chunk);
+      await fh.write(chunk);
+      const now = Date.now();
+      if (onProgress && now - lastReport > 100) {
+        lastReport = now;
+        onProgress(size, desc.size, resumed);
+      }
     }
-    hash.update(chunk);
-    await fh.write(chunk);
-    const now = Date.now();
-    if (onProgress && now - lastReport > 100) {
-      lastReport = now;
-      onProgress(size, desc.size, resumed);
+  } catch (err) {
+    // The connection broke (or stalled) mid-blob: what arrived is kept, and the next pull resumes from it.
+    if (err instanceof RegistryError && size < desc.size) {
+      throw new ImageError(`pull ${what}: truncated: the blob ended after ${size} of ${desc.size} bytes (${err.message}); pull again to resume`, 'IMAGE_TRUNCATED', { cause: err });
     }
+    throw err;
   }
   if (size < desc.size) {
     // Kept: the next pull resumes from here.
