@@ -13,6 +13,7 @@ import * as inspect from './commands/inspect.js';
 import * as load from './commands/load.js';
 import * as images from './commands/images.js';
 import * as rmi from './commands/rmi.js';
+import * as save from './commands/save.js';
 import * as info from './commands/info.js';
 import * as version from './commands/version.js';
 import * as serve from './commands/serve.js';
@@ -24,5 +25,5 @@ import * as unpause from './commands/unpause.js';
 
 /** The command table: each entry is a thin file that parses flags, calls the core and prints. */
 export const COMMANDS: ReadonlyArray<{ register(program: Command): void }> = [
-  run, create, start, ps, logs, exec, stop, kill, rm, wait, inspect, load, images, rmi, info, version, serve, pull, push, login, pause, unpause,
+  run, create, start, ps, logs, exec, stop, kill, rm, wait, inspect, load, save, images, rmi, info, version, serve, pull, push, login, pause, unpause,
 ];

@@ -2,9 +2,14 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 
+/** A fresh hidden temp name next to `file` (same directory, so a rename replaces it atomically). */
+export function tempPathNextTo(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+}
+
 /** Write a file so that readers see either the old or the new content, never a half-written one. */
 export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const tmp = tempPathNextTo(file);
   const fh = await fs.open(tmp, 'wx', mode);
   try {
     await fh.writeFile(data);

@@ -1,5 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import type { Writable } from 'node:stream';
 import type { Container, ContainerState, Isolation } from './container.js';
 import { shortId } from './container.js';
 import { ContainerStore } from './container-store.js';
@@ -12,6 +13,8 @@ import { exitedState } from './reconcile.js';
 import { resolveRoot, storePaths } from './paths.js';
 import { startSandbox, type StartOptions } from './start.js';
 import { openImageStore, type Images } from './images.js';
+import { isDefaultImageRef } from '../image/default-image.js';
+import type { SaveOptions } from '../image/save.js';
 import type { Backend } from '../vm/backend.js';
 import { VmBackend } from '../vm/qemu/vm-backend.js';
 import { ProcessBackend } from '../vm/process/process-backend.js';
@@ -277,6 +280,12 @@ export class Engine {
   async removeImage(ref: string, force: boolean) {
     const used = new Set((await this.store.list()).map((c) => c.config.imageId));
     return this.images.remove(ref, { force, isUsed: (id) => used.has(id) });
+  }
+
+  /** `save` to a file or stream; the embedded default image counts as present, as it does for `run`. */
+  async saveImages(refs: string[], dest: string | Writable, options: SaveOptions = {}): Promise<void> {
+    for (const ref of refs) if (isDefaultImageRef(ref)) await this.images.resolve(ref);
+    await this.images.save(refs, dest, options);
   }
 
   /** Size of the container's log in bytes (for inspect). */

@@ -3,6 +3,7 @@
  * rootfs directories / erofs disks built once per chain ID. Layout under `root`:
  *   blobs/sha256/<hex>  index.json  rootfs/<chainhex>/  disks/<chainhex>.erofs  tmp/
  */
+import type { Writable } from 'node:stream';
 import { ConflictError, NotFoundError } from '../core/errors.js';
 import { BlobStore } from './blobs.js';
 import { IndexFile, moveTag, referencedBlobs, type StoredImage } from './index-file.js';
@@ -10,6 +11,7 @@ import { loadImages, type LoadedImage } from './load.js';
 import { lookupImage } from './lookup.js';
 import { familiar, formatReference, parseTaggedReference } from './reference.js';
 import { RootfsCache } from './rootfs-cache.js';
+import { saveToFile, saveToStream, type SaveOptions } from './save.js';
 import { StoreLayout } from './store-layout.js';
 import type { ImageRecord } from './types.js';
 import { DEFAULT_MAX_UNPACKED_BYTES, Unpacker } from './unpack.js';
@@ -76,6 +78,12 @@ export class ImageStore {
   /** Load a docker-archive / oci-archive tarball or an OCI layout directory. */
   async load(file: string): Promise<LoadedImage[]> {
     return loadImages({ layout: this.layout, blobs: this.blobs, index: this.index, caches: this.caches, maxBytes: this.maxBytes }, file);
+  }
+
+  /** Write the images `refs` name as one docker-archive or oci-archive tarball: to a file (atomically) or a stream. */
+  async save(refs: string[], dest: string | Writable, options: SaveOptions = {}): Promise<void> {
+    const ctx = { blobs: this.blobs, index: this.index };
+    await (typeof dest === 'string' ? saveToFile(ctx, refs, dest, options) : saveToStream(ctx, refs, dest, options));
   }
 
   /** Point `newRef` (a name with an optional tag) at the image `src` names. */
