@@ -278,8 +278,21 @@ export class Engine {
 
   /** `rmi`: refused while a container (of any state) uses the image, unless forced. */
   async removeImage(ref: string, force: boolean) {
-    const used = new Set((await this.store.list()).map((c) => c.config.imageId));
+    const used = await this.imageUseCounts();
     return this.images.remove(ref, { force, isUsed: (id) => used.has(id) });
+  }
+
+  /** `image prune`: images no container (of any state) uses — dangling ones unless `all` — then unneeded files. */
+  async pruneImages(all: boolean) {
+    const used = await this.imageUseCounts();
+    return this.images.prune({ all, isUsed: (id) => used.has(id) });
+  }
+
+  /** How many containers (of any state) use each image, by image ID. */
+  async imageUseCounts(): Promise<Map<string, number>> {
+    const counts = new Map<string, number>();
+    for (const c of await this.store.list()) counts.set(c.config.imageId, (counts.get(c.config.imageId) ?? 0) + 1);
+    return counts;
   }
 
   /** `save` to a file or stream; the embedded default image counts as present, as it does for `run`. */

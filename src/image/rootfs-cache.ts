@@ -9,6 +9,7 @@ import { Lock } from '../core/lock.js';
 import { ImageError } from '../core/errors.js';
 import type { BlobStore } from './blobs.js';
 import { sha256Hex } from './digest.js';
+import { diskUsage } from './disk-usage.js';
 import { makeErofs, uuidFromHex } from './erofs.js';
 import type { StoredImage } from './index-file.js';
 import type { StoreLayout } from './store-layout.js';
@@ -81,18 +82,39 @@ export class RootfsCache {
     });
   }
 
-  /** Delete the rootfs and disk of a chain (waiting for a build in progress to finish first). */
-  async remove(chainId: string): Promise<void> {
+  /**
+   * Delete the rootfs and disk of a chain (waiting for a build in progress to finish first),
+   * unless `keep` says, under each lock, that the chain is needed after all. Says whether
+   * anything was removed, and how many bytes that freed.
+   */
+  async remove(chainId: string, keep?: () => Promise<boolean>): Promise<{ removed: boolean; bytes: number }> {
     const hex = sha256Hex(chainId);
-    if (hex === undefined) return;
-    await this.locked(`disk:${hex}`, () => fs.rm(this.layout.diskFile(hex), { force: true }));
+    if (hex === undefined) return { removed: false, bytes: 0 };
+    let freed = 0;
+    let removed = false;
+    await this.locked(`disk:${hex}`, async () => {
+      const disk = this.layout.diskFile(hex);
+      if (!(await exists(disk)) || (await keep?.())) return;
+      freed += await diskUsage(disk);
+      await fs.rm(disk, { force: true });
+      removed = true;
+    });
     await this.locked(`rootfs:${hex}`, async () => {
       const dir = this.layout.rootfsDir(hex);
-      if (!(await exists(dir))) return;
+      if (!(await exists(dir)) || (await keep?.())) return;
       const doomed = this.layout.tempPath('removed');
       await fs.rename(dir, doomed);
+      freed += await diskUsage(doomed);
       await fs.rm(doomed, { recursive: true, force: true });
+      removed = true;
     });
+    return { removed, bytes: freed };
+  }
+
+  /** Chain IDs that have a rootfs directory or a disk in the store. */
+  async chains(): Promise<string[]> {
+    const names = [...(await fs.readdir(this.layout.rootfs).catch(() => [] as string[])), ...(await fs.readdir(this.layout.disks).catch(() => [] as string[])).map((n) => n.replace(/\.erofs$/, ''))];
+    return [...new Set(names.filter((n) => /^[a-f0-9]{64}$/.test(n)))].map((hex) => `sha256:${hex}`);
   }
 
   private async locked<T>(name: string, fn: () => Promise<T>): Promise<T> {

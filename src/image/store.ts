@@ -9,6 +9,7 @@ import { BlobStore } from './blobs.js';
 import { IndexFile, moveTag, referencedBlobs, type StoredImage } from './index-file.js';
 import { loadImages, type LoadedImage } from './load.js';
 import { lookupImage } from './lookup.js';
+import { pruneImages, type PruneOptions, type PruneResult } from './prune.js';
 import { familiar, formatReference, parseTaggedReference } from './reference.js';
 import { RootfsCache } from './rootfs-cache.js';
 import { saveToFile, saveToStream, type SaveOptions } from './save.js';
@@ -136,6 +137,11 @@ export class ImageStore {
     return result;
   }
 
+  /** `image prune`: unused images (dangling ones unless `all`), then blobs, caches and downloads nothing needs. */
+  async prune(options: PruneOptions = {}): Promise<PruneResult> {
+    return pruneImages({ layout: this.layout, blobs: this.blobs, index: this.index, caches: this.caches }, options);
+  }
+
   /** Unpacked rootfs of the image, for runc; built on first use. */
   async rootfsDir(image: ImageRecord): Promise<string> {
     return this.caches.dir(await this.stored(image));
@@ -153,8 +159,6 @@ export class ImageStore {
   }
 
   private async removeCachesIfUnused(chainId: string): Promise<void> {
-    const data = await this.index.read();
-    if (Object.values(data.images).some((i) => i.chainId === chainId)) return;
-    await this.caches.remove(chainId);
+    await this.caches.remove(chainId, async () => Object.values((await this.index.read()).images).some((i) => i.chainId === chainId));
   }
 }
