@@ -14,6 +14,8 @@ import * as load from './commands/load.js';
 import * as images from './commands/images.js';
 import * as rmi from './commands/rmi.js';
 import * as save from './commands/save.js';
+import * as tag from './commands/tag.js';
+import * as image from './commands/image.js';
 import * as info from './commands/info.js';
 import * as version from './commands/version.js';
 import * as serve from './commands/serve.js';
@@ -25,5 +27,5 @@ import * as unpause from './commands/unpause.js';
 
 /** The command table: each entry is a thin file that parses flags, calls the core and prints. */
 export const COMMANDS: ReadonlyArray<{ register(program: Command): void }> = [
-  run, create, start, ps, logs, exec, stop, kill, rm, wait, inspect, load, save, images, rmi, info, version, serve, pull, push, login, pause, unpause,
+  run, create, start, ps, logs, exec, stop, kill, rm, wait, inspect, load, save, images, rmi, tag, image, info, version, serve, pull, push, login, pause, unpause,
 ];

@@ -295,6 +295,12 @@ export class Engine {
     return counts;
   }
 
+  /** `tag`: the embedded default image counts as present, as it does for `run`. */
+  async tagImage(src: string, target: string) {
+    await this.images.resolve(src);
+    return this.images.tag(src, target);
+  }
+
   /** `save` to a file or stream; the embedded default image counts as present, as it does for `run`. */
   async saveImages(refs: string[], dest: string | Writable, options: SaveOptions = {}): Promise<void> {
     for (const ref of refs) if (isDefaultImageRef(ref)) await this.images.resolve(ref);

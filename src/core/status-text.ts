@@ -14,7 +14,10 @@ export function humanDuration(ms: number): string {
   const h = Math.round(s / 3600);
   if (h === 1) return 'About an hour';
   if (h < 48) return `${h} hours`;
-  return `${Math.round(h / 24)} days`;
+  if (h < 24 * 7 * 2) return `${Math.floor(h / 24)} days`;
+  if (h < 24 * 30 * 2) return `${Math.floor(h / 24 / 7)} weeks`;
+  if (h < 24 * 365 * 2) return `${Math.floor(h / 24 / 30)} months`;
+  return `${Math.floor(h / 24 / 365)} years`;
 }
 
 export function statusText(c: Container, now = Date.now()): string {

@@ -323,6 +323,22 @@ describe('registry pull refuses hostile images and registries', () => {
     await assertNothingKept('hostile/manifest');
   });
 
+  it('refuses a manifest whose content is not what its digest names', async () => {
+    const img = await uploadImage(reg.url, 'hostile/swap', image({ layers: [await rawTar([{ name: 'a', data: 'a' }])] }), '1');
+    const other = image({ layers: [await rawTar([{ name: 'b', data: 'b' }])] });
+    const otherBytes = other.blobs.get(other.manifestDigest)!;
+    const lie = `sha256:${'0'.repeat(64)}`;
+    fp.setRules([
+      { path: new RegExp(`/manifests/${img.manifestDigest}$`), fault: { kind: 'raw', body: otherBytes, contentType: MEDIA.ociManifest } },
+      { path: /\/v2\/hostile\/swap\/manifests\/lying$/, fault: { kind: 'raw', body: otherBytes, contentType: MEDIA.ociManifest, headers: { 'Docker-Content-Digest': lie } } },
+    ]);
+    const r = await pull(`${fp.host}/hostile/swap@${img.manifestDigest}`);
+    fails(r, new RegExp(`manifest .*hostile/swap@${img.manifestDigest}: digest mismatch: the registry sent content that hashes to ${other.manifestDigest}`), 'by digest');
+    fails(await pull(`${fp.host}/hostile/swap:lying`), new RegExp(`digest mismatch: the registry says ${lie}, the content hashes to ${other.manifestDigest}`), 'lying header');
+    fp.setRules([]);
+    await assertNothingKept('hostile/swap');
+  });
+
   // 6. Index without the host's platform ----------------------------------------------------------
 
   it('lists the platforms an index has when none matches, and pulls the one --platform names', async () => {

@@ -1,5 +1,5 @@
 import { familiar } from '../../image/reference.js';
-import type { ImageRecord } from '../../image/types.js';
+import { imageInspectDocument } from '../../image/inspect-document.js';
 import { ApiError } from '../http-error.js';
 import type { ApiRequest } from '../router.js';
 import { flag, type DockerContext } from './context.js';
@@ -25,26 +25,7 @@ export async function listImages(ctx: DockerContext, req: ApiRequest): Promise<v
 /** `GET /images/{name}/json` */
 export async function inspectImage(ctx: DockerContext, req: ApiRequest): Promise<void> {
   const i = await ctx.engine.images.resolve(req.params.name!);
-  req.reply.json(200, imageDocument(i));
-}
-
-function imageDocument(i: ImageRecord): Record<string, unknown> {
-  return {
-    Id: i.id,
-    RepoTags: i.repoTags.map((t) => familiar(t)),
-    RepoDigests: [],
-    Parent: '',
-    Comment: '',
-    Created: i.created ?? '',
-    Author: '',
-    Config: { ...i.config, Cmd: i.config.Cmd ?? null, Entrypoint: i.config.Entrypoint ?? null, Env: i.config.Env ?? [] },
-    Architecture: i.architecture,
-    Os: i.os,
-    Size: i.size,
-    RootFS: { Type: 'layers', Layers: i.diffIds },
-    Metadata: { LastTagTime: '0001-01-01T00:00:00Z' },
-    Descriptor: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: i.manifestDigest },
-  };
+  req.reply.json(200, imageInspectDocument(i));
 }
 
 /** `DELETE /images/{name}?force=` */

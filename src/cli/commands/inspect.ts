@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { getEngine, out } from '../context.js';
 import { inspectDocument } from '../../core/inspect.js';
+import { imageInspectDocument } from '../../image/inspect-document.js';
 import { NotFoundError } from '../../core/errors.js';
 
 export function register(program: Command): void {
@@ -23,7 +24,7 @@ export function register(program: Command): void {
               if (!(err instanceof NotFoundError) || flags.type === 'container') throw err;
             }
           }
-          docs.push(await engine.images.resolve(ref));
+          docs.push(imageInspectDocument(await engine.images.resolve(ref)));
         } catch (err) {
           failed = true;
           process.stderr.write(`Error: No such object: ${ref}\n`);

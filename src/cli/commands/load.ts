@@ -2,9 +2,9 @@ import type { Command } from 'commander';
 import { getEngine, out } from '../context.js';
 import { familiar } from '../../image/reference.js';
 
-export function register(program: Command): void {
-  program
-    .command('load')
+/** `load` and `image load`: the same flags and output. */
+export function configureLoad(cmd: Command): Command {
+  return cmd
     .description('Load images from a `docker save` tarball, an OCI archive or an OCI layout directory')
     .requiredOption('-i, --input <file>', 'tar archive or OCI layout directory to read')
     .option('-q, --quiet', 'suppress the load output')
@@ -17,4 +17,8 @@ export function register(program: Command): void {
         for (const tag of image.loadedTags) out(`Loaded image: ${familiar(tag)}`);
       }
     });
+}
+
+export function register(program: Command): void {
+  configureLoad(program.command('load'));
 }

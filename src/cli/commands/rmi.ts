@@ -3,9 +3,9 @@ import { getEngine, out } from '../context.js';
 import { familiar } from '../../image/reference.js';
 import { eachRef } from '../each.js';
 
-export function register(program: Command): void {
-  program
-    .command('rmi')
+/** `rmi` and `image rm`: the same flags and output. */
+export function configureRemove(cmd: Command): Command {
+  return cmd
     .description('Remove images (refused while a container uses them, unless --force)')
     .argument('<image...>', 'image names or IDs')
     .option('-f, --force', 'force removal of the image')
@@ -17,4 +17,8 @@ export function register(program: Command): void {
         for (const d of r.deleted) out(`Deleted: ${d}`);
       });
     });
+}
+
+export function register(program: Command): void {
+  configureRemove(program.command('rmi'));
 }
