@@ -62,7 +62,7 @@ async function finish(
       if (size > desc.size) {
         open.abort();
         await fs.rm(partial, { force: true });
-        throw new ImageError(`pull ${what}: the registry sent more than the ${desc.size} bytes its descriptor says; nothing of it was kept`, 'IMAGE_DIGEST_MISMATCH');
+        throw new ImageError(`${what}: the registry sent more than the ${desc.size} bytes its descriptor says; nothing of it was kept`, 'IMAGE_DIGEST_MISMATCH');
       }
       hash.update(chunk);
       await fh.write(chunk);
@@ -75,19 +75,19 @@ async function finish(
   } catch (err) {
     // The connection broke (or stalled) mid-blob: what arrived is kept, and the next pull resumes from it.
     if (err instanceof RegistryError && size < desc.size) {
-      throw new ImageError(`pull ${what}: truncated: the blob ended after ${size} of ${desc.size} bytes (${err.message}); pull again to resume`, 'IMAGE_TRUNCATED', { cause: err });
+      throw new ImageError(`${what}: truncated: the blob ended after ${size} of ${desc.size} bytes (${err.message}); pull again to resume`, 'IMAGE_TRUNCATED', { cause: err });
     }
     throw err;
   }
   if (size < desc.size) {
     // Kept: the next pull resumes from here.
-    throw new ImageError(`pull ${what}: truncated: the registry ended the blob after ${size} of ${desc.size} bytes; pull again to resume`, 'IMAGE_TRUNCATED');
+    throw new ImageError(`${what}: truncated: the registry ended the blob after ${size} of ${desc.size} bytes; pull again to resume`, 'IMAGE_TRUNCATED');
   }
   await fh.sync();
   const actual = `sha256:${hash.digest('hex')}`;
   if (actual !== desc.digest) {
     await fs.rm(partial, { force: true });
-    throw new ImageError(`pull ${what}: digest mismatch: the content hashes to ${actual}; nothing of it was kept`, 'IMAGE_DIGEST_MISMATCH');
+    throw new ImageError(`${what}: digest mismatch: the content hashes to ${actual}; nothing of it was kept`, 'IMAGE_DIGEST_MISMATCH');
   }
   onProgress?.(size, desc.size, resumed);
   await fs.rename(partial, done);

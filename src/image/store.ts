@@ -10,6 +10,8 @@ import { IndexFile, moveTag, referencedBlobs, type StoredImage } from './index-f
 import { loadImages, type LoadedImage } from './load.js';
 import { lookupImage } from './lookup.js';
 import { pruneImages, type PruneOptions, type PruneResult } from './prune.js';
+import { pullImage, type PullOptions, type PullResult } from './pull.js';
+import { pushImage, type PushOptions, type PushResult } from './push.js';
 import { familiar, formatReference, parseTaggedReference } from './reference.js';
 import { RootfsCache } from './rootfs-cache.js';
 import { saveToFile, saveToStream, type SaveOptions } from './save.js';
@@ -85,6 +87,16 @@ export class ImageStore {
   async save(refs: string[], dest: string | Writable, options: SaveOptions = {}): Promise<void> {
     const ctx = { blobs: this.blobs, index: this.index };
     await (typeof dest === 'string' ? saveToFile(ctx, refs, dest, options) : saveToStream(ctx, refs, dest, options));
+  }
+
+  /** Pull an image from its registry (see pull.ts); implicit pulls of `run`/`create` come here too. */
+  async pull(ref: string, options: PullOptions = {}): Promise<PullResult> {
+    return pullImage({ layout: this.layout, blobs: this.blobs, index: this.index, caches: this.caches, maxBytes: this.maxBytes }, ref, options);
+  }
+
+  /** Push the image `ref` names to the registry in `ref` (see push.ts). */
+  async push(ref: string, options: PushOptions = {}): Promise<PushResult> {
+    return pushImage({ blobs: this.blobs, index: this.index }, ref, options);
   }
 
   /** Point `newRef` (a name with an optional tag) at the image `src` names. */
