@@ -8,8 +8,8 @@ import type { CtlConnection } from '../guest/ctl-client.js';
 export interface AttachOptions {
   stdin: boolean;
   tty: boolean;
-  /** Do not replay output that was logged before this attach. */
-  skipExisting?: boolean;
+  /** Replay output from this byte offset of the log (its size before a restart), not from the beginning. */
+  fromOffset?: number;
 }
 
 /**
@@ -45,7 +45,7 @@ export async function attachAndWait(engine: Engine, c: Container, channel: CtlCo
     }
   }
   try {
-    for await (const entry of readLogs(c, { follow: true, onlyNew: opts.skipExisting ?? false })) {
+    for await (const entry of readLogs(c, { follow: true, ...(opts.fromOffset !== undefined ? { fromOffset: opts.fromOffset } : {}) })) {
       const target = entry.stream === 'stderr' ? process.stderr : process.stdout;
       if (!target.write(entry.data)) await new Promise((r) => target.once('drain', r));
     }

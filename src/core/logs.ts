@@ -15,8 +15,6 @@ export interface LogOptions {
   /** Only the last N lines. */
   tail?: number;
   signal?: AbortSignal;
-  /** Skip what was logged before the call (attach to a restarted container). */
-  onlyNew?: boolean;
   /** Start at this byte offset of the log (its size when a client attached), not at the beginning. */
   fromOffset?: number;
 }
@@ -28,7 +26,7 @@ export interface LogOptions {
 export async function* readLogs(c: Container, opts: LogOptions = {}): AsyncGenerator<LogEntry> {
   const reader = new FrameFileReader(sandboxFiles(c.dir).log, true, opts.fromOffset ?? 0);
   const initial = toEntries(await reader.readNew());
-  if (!opts.onlyNew) yield* opts.tail !== undefined ? lastLines(initial, opts.tail) : initial;
+  yield* opts.tail !== undefined ? lastLines(initial, opts.tail) : initial;
   if (reader.error) throw reader.error; // what was valid before a bad frame has been shown
   if (!opts.follow) return;
   const live = () => !isProcessAlive(c.state.pid, c.state.pidStart);

@@ -159,6 +159,7 @@ test('image prune removes only what no container uses: dangling first, then ever
   // The containers still start from their images after the prune.
   const started = await root.nb(['start', '-a', c2]);
   assert.equal(started.code, 0, started.stderr);
+  assert.match(started.stdout, /^image \d+\n$/, 'start -a shows the output of a process that ends at once');
   assert.match(await ok(['logs', c2]), /^image \d+\n$/);
 
   await ok(['rm', '-f', c1, c2]);

@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { promises as fs } from 'node:fs';
+import { sandboxFiles } from '../../vm/sandbox-files.js';
 import { getEngine, out } from '../context.js';
 import { attachAndWait } from '../attach.js';
 
@@ -14,8 +16,11 @@ export function register(program: Command): void {
       if (flags.attach || flags.interactive) {
         const c = await engine.inspect(refs[0]!);
         const stdin = (flags.interactive ?? false) && c.config.openStdin;
+        // What a restarted container logged before is not replayed; what it logs from now on is,
+        // even output written before we got to follow the log (a fast process may be done by then).
+        const fromOffset = await fs.stat(sandboxFiles(c.dir).log).then((st) => st.size, () => 0);
         const started = await engine.start(refs[0]!, { keepChannel: stdin });
-        process.exitCode = await attachAndWait(engine, started.container, started.channel, { stdin, tty: c.config.process.tty, skipExisting: true });
+        process.exitCode = await attachAndWait(engine, started.container, started.channel, { stdin, tty: c.config.process.tty, fromOffset });
         return;
       }
       let failed = false;
