@@ -21,6 +21,7 @@ export function addCreateFlags(cmd: Command): Command {
     .option('--cpus <n>', 'number of vCPUs')
     .option('--read-only', "mount the container's root filesystem as read only")
     .option('--rm', 'automatically remove the container when it exits')
+    .option('--no-template', 'boot the VM instead of restoring it from the image\'s VM template (also NESTBOX_TEMPLATES=0)')
     .option('--pull <policy>', 'pull the image before creating: missing (default), always, never')
     .option('--platform <os/arch[/variant]>', 'platform to pull when the image is pulled (default: the host\'s)')
     .passThroughOptions();
@@ -41,9 +42,10 @@ interface CreateFlags {
   cpus?: string;
   readOnly?: boolean;
   rm?: boolean;
+  template?: boolean;
 }
 
-export async function toCreateOptions(image: string, cmd: string[], flags: CreateFlags): Promise<CreateOptions> {
+export async function toCreateOptions(image: string, cmd: string[], flags: CreateFlags): Promise<CreateOptions & { template?: boolean }> {
   if (flags.isolation !== 'vm' && flags.isolation !== 'process') {
     throw new InvalidArgumentError(`invalid --isolation "${flags.isolation}": use vm or process`);
   }
@@ -66,6 +68,7 @@ export async function toCreateOptions(image: string, cmd: string[], flags: Creat
     ...(flags.cpus !== undefined ? { cpus: parseCpus(flags.cpus) } : {}),
     readOnly: flags.readOnly ?? false,
     autoRemove: flags.rm ?? false,
+    ...(flags.template === false ? { template: false } : {}),
   };
 }
 

@@ -1,5 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import * as path from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Container, ContainerState, Isolation } from './container.js';
 import { shortId } from './container.js';
@@ -37,12 +38,14 @@ export class Engine {
   readonly store: ContainerStore;
   readonly images: Images;
   private readonly backends: Record<Isolation, Backend>;
+  private readonly vm: VmBackend;
 
   constructor(opts: EngineOptions = {}) {
     this.root = resolveRoot(opts.root);
     this.store = new ContainerStore(this.root);
     this.images = openImageStore(storePaths(this.root).images);
-    this.backends = { vm: new VmBackend(this.images), process: new ProcessBackend(this.images) };
+    this.vm = new VmBackend(this.images, path.join(this.root, 'templates'));
+    this.backends = { vm: this.vm, process: new ProcessBackend(this.images) };
   }
 
   backend(c: Container): Backend {
@@ -305,6 +308,25 @@ export class Engine {
   async saveImages(refs: string[], dest: string | Writable, options: SaveOptions = {}): Promise<void> {
     for (const ref of refs) if (isDefaultImageRef(ref)) await this.images.resolve(ref);
     await this.images.save(refs, dest, options);
+  }
+
+  /** VM templates (`nestbox template ls`). */
+  listTemplates() {
+    return this.vm.templates.list();
+  }
+
+  /** Build (or rebuild) the VM template of an image for a VM size, as the first run would. */
+  async createTemplate(ref: string, opts: { memoryMiB?: number; cpus?: number } = {}) {
+    const image = await this.images.resolve(ref);
+    return this.vm.createTemplate(ref, image, opts.memoryMiB ?? DEFAULT_MEMORY_MIB, opts.cpus ?? 1);
+  }
+
+  /** Remove templates by key (or unique prefix), or every template of an image; returns the keys removed. */
+  async removeTemplates(ref: string): Promise<string[]> {
+    const imageId = await this.images.resolve(ref).then((i) => i.id, () => undefined);
+    const keys = await this.vm.templates.resolve(ref, imageId);
+    await this.vm.templates.remove(keys);
+    return keys;
   }
 
   /** Size of the container's log in bytes (for inspect). */

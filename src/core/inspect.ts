@@ -52,6 +52,7 @@ export function inspectDocument(c: Container): Record<string, unknown> {
     Nestbox: {
       Isolation: cfg.isolation,
       Accelerator: st.accel ?? null,
+      Template: st.template ?? null,
       MonitorPid: running ? (st.pid ?? null) : null,
       GuestPid: st.guestPid ?? null,
       StateDir: c.dir,

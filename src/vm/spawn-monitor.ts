@@ -8,10 +8,11 @@ import type { Launched } from './backend.js';
  * Spawn a sandbox monitor (QEMU or the shim) in its own session, stdio to `stderrFile`, so it
  * outlives the CLI that started it and is not hit by the terminal's SIGINT.
  */
-export function spawnMonitor(command: string, args: string[], stderrFile: string, cwd: string): Launched {
+export function spawnMonitor(command: string, args: string[], stderrFile: string, cwd: string, extraFds: number[] = []): Launched {
   const err = openSync(stderrFile, 'a', 0o600);
   try {
-    const child = spawn(command, args, { cwd, detached: true, stdio: ['ignore', err, err] });
+    // extraFds become the child's fds 3, 4, …
+    const child = spawn(command, args, { cwd, detached: true, stdio: ['ignore', err, err, ...extraFds] });
     const exited = new Promise<void>((resolve) => {
       child.once('exit', () => resolve());
       child.once('error', () => resolve());

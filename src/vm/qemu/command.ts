@@ -16,7 +16,20 @@ export interface QemuConfig {
   hostTscKhz?: number;
   /** Extra kernel command line words. */
   append?: string[];
+  /** Guest RAM in a file (VM templates): `share` for the template itself, private copy-on-write for its clones. */
+  ramFile?: { path: string; share: boolean };
+  /** Wait for device state (`-incoming defer`, then QMP migrate-incoming): a sandbox restored from a template. */
+  incoming?: boolean;
+  /**
+   * The writable disk as fd set `RW_FDSET` (read-only and read-write fds the caller passes), not by
+   * path: a restored QEMU reopens its disks when it resumes, after it dropped to `nobody`.
+   */
+  rwDiskFds?: { readOnly: number; readWrite: number };
+  /** Size of TCG's translated-code cache (default TCG_TB_MIB). */
+  tbMiB?: number;
 }
+
+export const RW_FDSET = 2;
 
 export const QEMU_BINARY = process.env.NESTBOX_QEMU ?? 'qemu-system-x86_64';
 /**
@@ -55,7 +68,7 @@ export function qemuArgs(c: QemuConfig): string[] {
   const f = rel;
   const args = [
     '-M', 'microvm,x-option-roms=off,rtc=on,isa-serial=on',
-    '-accel', c.accel === 'kvm' ? 'kvm' : `tcg,tb-size=${TCG_TB_MIB}`,
+    '-accel', c.accel === 'kvm' ? 'kvm' : `tcg,tb-size=${c.tbMiB ?? TCG_TB_MIB}`,
     '-cpu', c.accel === 'kvm' ? 'host' : 'max',
     '-m', `${c.memoryMiB}M`,
     '-smp', String(c.cpus),
@@ -71,6 +84,8 @@ export function qemuArgs(c: QemuConfig): string[] {
     '-kernel', c.kernel,
     '-initrd', c.initrd,
     '-append', ['console=ttyS0', 'reboot=t', 'panic=-1', 'quiet', 'loglevel=3', 'nomodeset', ...tscHint(c), ...(c.append ?? [])].join(' '),
+    ...(c.ramFile ? ['-object', `memory-backend-file,id=ram,size=${c.memoryMiB}M,mem-path=${c.ramFile.path},share=${c.ramFile.share ? 'on' : 'off'}`, '-machine', 'memory-backend=ram'] : []),
+    ...(c.incoming ? ['-incoming', 'defer'] : []),
     '-device', 'virtio-rng-device',
     '-device', 'virtio-serial-device,max_ports=8',
   ];
@@ -82,7 +97,11 @@ export function qemuArgs(c: QemuConfig): string[] {
   args.push('-chardev', `file,id=events,path=${f.events},append=on`, '-device', 'virtserialport,chardev=events,name=org.nestbox.events');
   args.push('-drive', `id=root,file=${c.rootDisk},format=raw,if=none,readonly=on`, '-device', 'virtio-blk-device,drive=root,serial=nestbox-root');
   if (c.rwDisk) {
-    args.push('-drive', `id=rw,file=${f.rwDisk},format=raw,if=none,cache=writeback,discard=unmap`, '-device', 'virtio-blk-device,drive=rw,serial=nestbox-rw');
+    // from fds, QEMU's image locks would conflict between the set's two open files: the disk is this sandbox's alone
+    const fds = c.rwDiskFds;
+    const file = fds ? `/dev/fdset/${RW_FDSET},file.locking=off` : f.rwDisk;
+    if (fds) args.push('-add-fd', `fd=${fds.readOnly},set=${RW_FDSET}`, '-add-fd', `fd=${fds.readWrite},set=${RW_FDSET}`);
+    args.push('-drive', `id=rw,file=${file},format=raw,if=none,cache=writeback,discard=unmap`, '-device', 'virtio-blk-device,drive=rw,serial=nestbox-rw');
   }
   return args;
 }

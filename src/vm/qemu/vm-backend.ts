@@ -1,7 +1,5 @@
 import { promises as fs, existsSync } from 'node:fs';
 import * as path from 'node:path';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import type { Container } from '../../core/container.js';
 import { BackendError } from '../../core/errors.js';
 import { guestDir } from '../../core/paths.js';
@@ -10,56 +8,101 @@ import type { ImageRecord } from '../../image/types.js';
 import type { Backend, Launched, RootfsProvider } from '../backend.js';
 import { spawnMonitor } from '../spawn-monitor.js';
 import { detectAccel, hostTscKhz } from './accel.js';
-import { QEMU_BINARY, qemuArgs } from './command.js';
+import { QEMU_BINARY, qemuArgs, type QemuConfig } from './command.js';
 import { removeStaleSockets, sandboxFiles } from '../sandbox-files.js';
 import { QmpClient } from './qmp.js';
-
-const run = promisify(execFile);
-/** Size of the sparse writable layer; only blocks the container writes take space. */
-const RW_DISK_BYTES = 8 * 1024 ** 3;
+import { launchRestored } from './restore.js';
+import { makeRwDisk } from './rw-disk.js';
+import type { TemplateSpec } from './template-store.js';
+import { templateDebug, VmTemplates } from './templates.js';
 
 export class VmBackend implements Backend {
   readonly isolation = 'vm' as const;
+  readonly templates: VmTemplates;
 
-  constructor(private readonly images: RootfsProvider) {}
+  constructor(
+    private readonly images: RootfsProvider,
+    templatesDir: string,
+  ) {
+    this.templates = new VmTemplates(templatesDir);
+  }
 
   async prepare(c: Container, image: ImageRecord): Promise<void> {
     await this.images.rootfsDisk(image);
-    if (c.config.readOnly) return;
-    const disk = sandboxFiles(c.dir).rwDisk;
-    await fs.writeFile(disk, '', { mode: 0o600 });
-    await fs.truncate(disk, RW_DISK_BYTES);
-    try {
-      await run('mkfs.ext4', ['-q', '-F', '-m', '0', '-E', 'lazy_itable_init=1,lazy_journal_init=1', disk]);
-    } catch (err) {
-      throw new BackendError(`mkfs.ext4 \`${disk}\`: ${(err as Error).message.trim()} (is e2fsprogs installed?)`, 'MKFS_FAILED');
-    }
+    // with a template, the first start copies the template's pristine disk instead
+    if (c.config.readOnly || this.templates.wanted(c)) return;
+    await makeRwDisk(sandboxFiles(c.dir).rwDisk);
   }
 
   async launch(c: Container, image: ImageRecord): Promise<Launched> {
+    const base = await this.config(c.config.memoryMiB, c.config.cpus, c.dir, image, !c.config.readOnly);
+    const files = sandboxFiles(c.dir);
+    await removeStaleSockets(c.dir);
+    // only a first start: the guest kernel of a template saw the pristine disk, not this one's later content
+    if (this.templates.wanted(c) && !existsSync(files.rwDisk)) {
+      const restored = await this.restore(c, image, base);
+      if (restored) return restored;
+    }
+    if (!c.config.readOnly && !existsSync(files.rwDisk)) await makeRwDisk(files.rwDisk);
+    const launched = spawnMonitor(QEMU_BINARY, qemuArgs(base), files.stderr, c.dir);
+    return { ...launched, accel: base.accel };
+  }
+
+  /** Restore `c` from its image's template (built on first use); undefined: boot instead. */
+  private async restore(c: Container, image: ImageRecord, base: QemuConfig): Promise<Launched | undefined> {
+    let key: string | undefined;
+    try {
+      const t = await this.templates.ensure(this.templateSpec(c.config.image, image, base));
+      key = t.key;
+      try {
+        return { ...(await launchRestored(base, t.dir)), accel: base.accel, template: t.key };
+      } catch (err) {
+        await this.templates.discardBroken(t.key, (err as Error).message);
+        throw err;
+      }
+    } catch (err) {
+      templateDebug(`container ${c.config.name}: booting instead of restoring${key ? ` template ${key}` : ''}: ${(err as Error).message}`);
+      const files = sandboxFiles(c.dir);
+      // whatever a failed restore wrote must not be read as this boot's
+      await fs.writeFile(files.events, '', { mode: 0o600 });
+      await fs.writeFile(files.log, '', { mode: 0o600 });
+      await removeStaleSockets(c.dir);
+      return undefined;
+    }
+  }
+
+  /** The QEMU configuration of a sandbox (and of the template it may be restored from). */
+  private async config(memoryMiB: number, cpus: number, dir: string, image: ImageRecord, rwDisk: boolean): Promise<QemuConfig> {
     const guest = guestDir();
     const kernel = path.join(guest, 'vmlinux');
     const initrd = path.join(guest, 'initramfs.cpio');
     for (const f of [kernel, initrd]) {
       if (!existsSync(f)) throw new BackendError(`guest file \`${f}\` is missing: run the set-up command from the README (scripts/setup.sh)`, 'GUEST_MISSING');
     }
-    const accel = detectAccel();
-    const files = sandboxFiles(c.dir);
-    await removeStaleSockets(c.dir);
-    const args = qemuArgs({
-      accel: accel.accel,
-      memoryMiB: c.config.memoryMiB,
-      cpus: c.config.cpus,
+    const accel = detectAccel().accel;
+    return {
+      accel,
+      memoryMiB,
+      cpus,
       kernel,
       initrd,
-      dir: c.dir,
+      dir,
       rootDisk: await this.images.rootfsDisk(image),
-      rwDisk: !c.config.readOnly,
-      ...(process.env.NESTBOX_KERNEL_ARGS ? { append: process.env.NESTBOX_KERNEL_ARGS.split(/\s+/).filter(Boolean) } : {}),
-      ...(accel.accel === 'tcg' ? { hostTscKhz: hostTscKhz() } : {}),
-    });
-    const launched = spawnMonitor(QEMU_BINARY, args, files.stderr, c.dir);
-    return { ...launched, accel: accel.accel };
+      rwDisk,
+      append: (process.env.NESTBOX_KERNEL_ARGS ?? '').split(/\s+/).filter(Boolean),
+      ...(accel === 'tcg' ? { hostTscKhz: hostTscKhz() } : {}),
+    };
+  }
+
+  private templateSpec(ref: string, image: ImageRecord, base: QemuConfig): TemplateSpec {
+    const { memoryMiB, cpus, accel, kernel, initrd, rootDisk } = base;
+    return { image: ref, imageId: image.id, chainId: image.chainId, rootDisk, memoryMiB, cpus, accel, kernel, initrd, append: base.append ?? [] };
+  }
+
+  /** `nestbox template create`: build (or rebuild) the template of `image` for this VM size now. */
+  async createTemplate(ref: string, image: ImageRecord, memoryMiB: number, cpus: number) {
+    const base = await this.config(memoryMiB, cpus, '/', image, true);
+    return this.templates.build(this.templateSpec(ref, image, base));
   }
 
   async halt(c: Container): Promise<void> {

@@ -1,0 +1,103 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import * as path from 'node:path';
+import { TestRoot, processesMatching } from '../helpers/cli.js';
+
+// VM templates: one template is built by the first run and shared by every test in this file.
+const root = new TestRoot();
+after(() => root.dispose());
+
+const ok = async (args: string[], env: Record<string, string> = {}) => {
+  const r = await root.nb(args, { env });
+  assert.equal(r.code, 0, `nestbox ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout;
+};
+const inspect = async (name: string) => JSON.parse(await ok(['inspect', name]))[0];
+const templatesDir = path.join(root.dir, 'templates');
+const keys = () => (existsSync(templatesDir) ? readdirSync(templatesDir).filter((n) => /^[0-9a-f]{16}$/.test(n)) : []);
+const qemusOf = async (id: string) => (await processesMatching(id)).filter((p) => p.includes('qemu-system'));
+
+test('two concurrent first runs build one template; later runs restore from it', async () => {
+  const [a, b] = await Promise.all([
+    ok(['run', '-d', '--name', 'first-a', 'busybox', 'sleep', '600']),
+    ok(['run', '-d', '--name', 'first-b', 'busybox', 'sleep', '600']),
+  ]);
+  assert.equal(keys().length, 1, `one template expected, found ${keys().join(', ')}`);
+  const [key] = keys();
+  for (const n of ['first-a', 'first-b']) assert.equal((await inspect(n)).Nestbox.Template, key, `${n} was not restored from the template`);
+  assert.match(await ok(['template', 'ls']), new RegExp(`${key}\\s+busybox\\s+[0-9a-f]{12}\\s+256MiB\\s+1\\s+(tcg|kvm)`));
+  await ok(['rm', '-f', 'first-a', 'first-b']);
+  for (const id of [a, b]) assert.deepEqual(await qemusOf(id.trim()), [], 'rm -f left QEMU running');
+});
+
+test('restored sandboxes run commands and each has its own identity, clock and writable layer', async () => {
+  // the saved guest's clock stopped when the template was saved: make that long enough ago to tell
+  const [key] = keys();
+  const created = Date.parse(JSON.parse(readFileSync(path.join(templatesDir, key!, 'manifest.json'), 'utf8')).created);
+  await sleep(Math.max(0, created + 15_000 - Date.now()));
+  const ids = await Promise.all(['one', 'two'].map((n) => ok(['run', '-d', '--name', n, '--hostname', `host-${n}`, 'busybox', 'sleep', '600'])));
+  const seen = [];
+  for (const n of ['one', 'two']) {
+    assert.equal((await inspect(n)).Nestbox.Template, key);
+    const out = await ok(['exec', n, 'sh', '-c', 'hostname; cat /etc/machine-id; head -c16 /dev/urandom | od -x | head -1; date +%s']);
+    const [hostname, machineId, random, date] = out.trim().split('\n');
+    assert.equal(hostname, `host-${n}`);
+    assert.match(machineId!, /^[0-9a-f]{32}$/);
+    assert.ok(Math.abs(Number(date) - Date.now() / 1000) < 5, `guest clock ${date} is off`);
+    seen.push({ machineId, random });
+  }
+  assert.notEqual(seen[0]!.machineId, seen[1]!.machineId);
+  assert.notEqual(seen[0]!.random, seen[1]!.random);
+
+  // a write in one is seen neither in the other nor in a fresh one
+  await ok(['exec', 'one', 'sh', '-c', 'echo mine > /root/written; sync']);
+  assert.equal(await ok(['exec', 'one', 'cat', '/root/written']), 'mine\n');
+  assert.equal((await root.nb(['exec', 'two', 'cat', '/root/written'])).code, 1);
+  const fresh = await root.nb(['run', '--rm', 'busybox', 'cat', '/root/written']);
+  assert.equal(fresh.code, 1);
+  assert.equal(fresh.stdout, '');
+
+  await ok(['rm', '-f', 'one', 'two']);
+  for (const id of ids) {
+    assert.deepEqual(await qemusOf(id.trim()), []);
+    assert.equal(existsSync(path.join(root.dir, 'containers', id.trim())), false);
+  }
+  // the template is untouched by its sandboxes
+  assert.deepEqual(keys(), [key]);
+});
+
+test('a corrupted template falls back to a cold boot (and is replaced on the next run)', async () => {
+  const [key] = keys();
+  const state = path.join(templatesDir, key!, 'state');
+  chmodSync(state, 0o600);
+  writeFileSync(state, Buffer.from(readFileSync(state).map((b, i) => (i > 100 && i < 400 ? b ^ 0xff : b))));
+  const r = await root.nb(['run', '--name', 'cold', 'busybox', 'echo', 'still-runs'], { env: { NESTBOX_DEBUG: '1' } });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'still-runs\n');
+  assert.match(r.stderr, /booting instead of restoring.*(corrupt|does not match)/);
+  assert.equal((await inspect('cold')).Nestbox.Template, null);
+  await ok(['rm', 'cold']);
+  // the next run builds a new template and restores from it
+  await ok(['run', '-d', '--name', 'again', 'busybox', 'sleep', '60']);
+  assert.equal((await inspect('again')).Nestbox.Template, keys()[0]);
+  await ok(['rm', '-f', 'again']);
+});
+
+test('--no-template and NESTBOX_TEMPLATES=0 boot; template rm and create', async () => {
+  await ok(['run', '-d', '--name', 'nt', '--no-template', 'busybox', 'sleep', '60']);
+  assert.equal((await inspect('nt')).Nestbox.Template, null);
+  await ok(['rm', '-f', 'nt']);
+  assert.equal(await ok(['run', '--rm', 'busybox', 'echo', 'env-off'], { NESTBOX_TEMPLATES: '0' }), 'env-off\n');
+
+  const [key] = keys();
+  assert.equal(await ok(['template', 'rm', 'busybox']), `${key}\n`);
+  assert.deepEqual(keys(), []);
+  const missing = await root.nb(['template', 'rm', key!]);
+  assert.notEqual(missing.code, 0);
+  assert.match(missing.stderr, /no such template/);
+  const created = (await ok(['template', 'create', 'busybox'])).trim();
+  assert.deepEqual(keys(), [created]);
+  assert.equal(await ok(['template', 'ls', '-q']), `${created}\n`);
+});
