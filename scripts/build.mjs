@@ -1,6 +1,7 @@
 // Bundle the CLI into one file (fast start-up: one module to load, no TypeScript at run time).
 import { build } from 'esbuild';
 import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 const common = {
@@ -15,3 +16,19 @@ const common = {
 };
 await build({ ...common, entryPoints: ['src/cli/bin.ts'], outfile: 'dist/cli.js' });
 await build({ ...common, entryPoints: ['src/index.ts'], outfile: 'dist/index.js' });
+// The OCI runtime CLI (bin/nestbox-runtime): split, so each command loads only its own code.
+await build({
+  ...common,
+  entryPoints: { bin: 'src/runtime/bin.ts' },
+  outdir: 'dist/runtime',
+  splitting: true,
+  define: { ...common.define, __NESTBOX_COMMIT__: JSON.stringify(gitCommit()) },
+});
+
+function gitCommit() {
+  try {
+    return execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return 'unknown';
+  }
+}

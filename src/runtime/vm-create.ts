@@ -1,0 +1,85 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { writeFileAtomic } from '../core/atomic.js';
+import { BackendError } from '../core/errors.js';
+import { encode } from '../guest/messages.js';
+import type { Bundle } from './bundle.js';
+import { checkProcess } from './bundle.js';
+import type { RuntimeContext } from './context.js';
+import { BundleError } from './errors.js';
+import { reportMounts } from './mounts.js';
+import { RuntimeStore, type RuntimeRecord } from './state-store.js';
+import { ctlLockKeys, qemuErrTail, vmFiles } from './vm-files.js';
+import { haltVm, prepareDisks, vmCommand } from './vm-sandbox.js';
+import { vmSize } from './vm-size.js';
+import { parseError, spawnWaiter, type Waiter } from './waiter.js';
+
+export interface CreateOptions {
+  pidFile?: string;
+  consoleSocket?: string;
+}
+
+const BOOT_TIMEOUT_MS = Number(process.env.NESTBOX_BOOT_TIMEOUT_MS ?? 120_000);
+
+/**
+ * runtime-spec `create` for a VM: the bundle's rootfs becomes the VM's disk, the VM boots until
+ * its agent answers, and the waiter (whose pid goes into the pid file) holds the caller's stdio
+ * until `start` has it run the process. On any failure nothing is left: no VM, no state.
+ */
+export async function createVm(ctx: RuntimeContext, id: string, bundle: Bundle, opts: CreateOptions): Promise<void> {
+  const where = `bundle \`${bundle.dir}\``;
+  const proc = checkProcess(bundle.config.process, where);
+  if (proc.terminal && !opts.consoleSocket) throw new BundleError(`${where}: process.terminal is true, so --console-socket is required`);
+  if (!proc.terminal && opts.consoleSocket) throw new BundleError(`${where}: --console-socket was given but process.terminal is false`);
+  const size = vmSize(bundle.config, bundle.annotations);
+  const readOnly = bundle.config.root?.readonly === true;
+  if (bundle.config.process?.rlimits?.length) ctx.log.debug('process.rlimits are not applied inside the VM (its kernel has its own defaults)');
+  reportMounts(bundle.config.mounts, ctx.log);
+
+  const store = new RuntimeStore(ctx.root);
+  const record: RuntimeRecord = {
+    id,
+    bundle: bundle.dir,
+    rootfs: bundle.rootfs,
+    created: new Date().toISOString(),
+    annotations: bundle.annotations,
+    status: 'creating',
+    ...size,
+  };
+  const dir = await store.claim(record);
+  let waiter: Waiter | undefined;
+  try {
+    await store.locked(id, async () => {
+      await prepareDisks(dir, bundle.rootfs, readOnly);
+      const files = vmFiles(dir);
+      const request = encode.run({
+        args: proc.args,
+        env: proc.env,
+        cwd: proc.cwd,
+        user: proc.user,
+        tty: proc.terminal,
+        stdin: false, // the waiter says whether it holds a stdin when it sends RUN
+        hostname: bundle.config.hostname || id.slice(0, 12),
+        readOnly,
+        machineId: randomBytes(16).toString('hex'),
+      });
+      await fs.writeFile(files.runRequest, request, { mode: 0o600 });
+      const args = ['vm', '--dir', dir, '--locks', ctlLockKeys(dir).join(','), '--request', files.runRequest, '--boot-timeout-ms', String(BOOT_TIMEOUT_MS)];
+      if (opts.consoleSocket) args.push('--console-socket', opts.consoleSocket);
+      args.push('--', ...vmCommand(dir, size.memoryMiB, size.cpus, readOnly));
+      waiter = await spawnWaiter(args, dir, BOOT_TIMEOUT_MS + 10_000);
+      const failed = parseError(waiter.report);
+      if (failed || waiter.report !== 'ok') {
+        throw new BackendError(`create ${id}: ${failed?.message ?? `unexpected report "${waiter.report}" from the waiter`}${qemuErrTail(dir)}`, 'START_FAILED');
+      }
+      if (opts.pidFile) await writeFileAtomic(opts.pidFile, String(waiter.pid), 0o644);
+      await store.write({ ...record, status: 'created', pid: waiter.pid, ...(waiter.pidStart ? { pidStart: waiter.pidStart } : {}) });
+      ctx.log.debug(`created ${id}: waiter pid ${waiter.pid}, ${size.memoryMiB} MiB, ${size.cpus} vCPU`);
+    });
+  } catch (err) {
+    await haltVm(dir, waiter?.pid, waiter?.pidStart).catch(() => undefined);
+    await store.remove(id);
+    throw err;
+  }
+  waiter!.release();
+}
