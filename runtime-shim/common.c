@@ -18,7 +18,8 @@ int opts_parse(struct opts *o, int argc, char **argv)
 	static const struct option spec[] = {
 		{ "dir", required_argument, NULL, 'd' },	    { "locks", required_argument, NULL, 'l' },
 		{ "request", required_argument, NULL, 'r' },	    { "console-socket", required_argument, NULL, 'c' },
-		{ "boot-timeout-ms", required_argument, NULL, 't' }, { NULL, 0, NULL, 0 },
+		{ "boot-timeout-ms", required_argument, NULL, 't' }, { "foreground", no_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 },
 	};
 	char *save = NULL, *k;
 	int c, i;
@@ -30,6 +31,7 @@ int opts_parse(struct opts *o, int argc, char **argv)
 		case 'd': o->dir = optarg; break;
 		case 'r': o->request = optarg; break;
 		case 'c': o->console = optarg; break;
+		case 'f': o->foreground = 1; break;
 		case 't': o->boot_timeout_ms = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'l':
 			for (i = 0, k = strtok_r(optarg, ",", &save); k && i < CTL_PORTS; k = strtok_r(NULL, ",", &save))
@@ -44,12 +46,36 @@ int opts_parse(struct opts *o, int argc, char **argv)
 	return o->dir && o->request && o->keys[0] ? 0 : -EINVAL;
 }
 
+/* Fork once more and let the parent go: the runtime CLI that started us is then not our parent,
+ * so it cannot reap us; we are reparented to the caller (conmon and containerd's shim are child
+ * subreapers) and it collects our exit status even when the workload ends before the CLI does.
+ * In our own session, so that a pty can become our controlling terminal. */
+static int detach_from_cli(int foreground)
+{
+	pid_t pid;
+
+	if (!foreground) {
+		pid = fork();
+		if (pid < 0)
+			return -errno;
+		if (pid > 0)
+			_exit(0);
+	}
+	if (setsid() < 0 && getsid(0) != getpid())
+		return -errno;
+	return 0;
+}
+
 int setup_common(const struct opts *o, struct buf *request, struct stdio *io)
 {
 	char msg[512];
 	int fd, err;
 
 	fcntl(SYNC_FD, F_SETFD, FD_CLOEXEC);
+	if ((err = detach_from_cli(o->foreground))) {
+		sync_report("error 125 fork: %s", strerror(-err));
+		return err;
+	}
 	/* the caller may leak its own fds to us (conmon does); the workload must not hold them */
 	syscall(SYS_close_range, SYNC_FD + 1, ~0U, 0);
 	if (chdir(o->dir)) {

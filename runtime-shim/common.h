@@ -8,6 +8,7 @@ struct opts {
 	const char *dir, *request, *console;
 	char *keys[CTL_PORTS];
 	unsigned boot_timeout_ms;
+	int foreground; /* stay the runtime CLI's child (exec without --detach: it waits for us) */
 	char **qemu; /* after `--` (vm mode) */
 };
 

@@ -35,7 +35,7 @@ static void on_frame(struct ex *x, const struct frame *f)
 		break;
 	case MSG_STARTED:
 		if (!x->reported && !frame_u32(f, TAG_PID, &v)) {
-			sync_report("started %u", v);
+			sync_report("started %d %u", (int)getpid(), v);
 			x->reported = 1;
 		}
 		break;

@@ -3,7 +3,8 @@
  * nestbox-runtime-shim exec --dir D --locks K0,K1,K2,K3 --request FILE [--console-socket S]
  *
  * Started by nestbox-runtime (create / exec) with the caller's stdio on fds 0-2 and a sync pipe
- * on fd 3, on which it reports `ok`, `started PID` or `error CODE MESSAGE` once set up. */
+ * on fd 3, on which it reports `ok PID`, `started PID GUESTPID` or `error CODE MESSAGE` once set
+ * up (PID: ours, after we forked away from the CLI; --foreground keeps us its child). */
 #include <stdio.h>
 #include <string.h>
 

@@ -313,7 +313,7 @@ int vm_main(int argc, char **argv)
 	}
 	if (follow_open(&vm.log, "log", 1) || follow_open(&vm.events, "events", 0))
 		note("open the log/events files: %s", strerror(errno));
-	sync_report("ok");
+	sync_report("ok %d", (int)getpid());
 	note("VM booted (QEMU pid %d), waiting for start", (int)vm.qemu);
 	for (;;) {
 		size_t n = build_poll(&vm, p);

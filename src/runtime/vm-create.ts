@@ -69,7 +69,7 @@ export async function createVm(ctx: RuntimeContext, id: string, bundle: Bundle, 
       args.push('--', ...vmCommand(dir, size.memoryMiB, size.cpus, readOnly));
       waiter = await spawnWaiter(args, dir, BOOT_TIMEOUT_MS + 10_000);
       const failed = parseError(waiter.report);
-      if (failed || waiter.report !== 'ok') {
+      if (failed || !waiter.report.startsWith('ok ')) {
         throw new BackendError(`create ${id}: ${failed?.message ?? `unexpected report "${waiter.report}" from the waiter`}${qemuErrTail(dir)}`, 'START_FAILED');
       }
       if (opts.pidFile) await writeFileAtomic(opts.pidFile, String(waiter.pid), 0o644);

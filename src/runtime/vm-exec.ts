@@ -36,7 +36,7 @@ export async function execVm(ctx: RuntimeContext, store: RuntimeStore, id: strin
   if (opts.consoleSocket) args.push('--console-socket', opts.consoleSocket);
   let waiter;
   try {
-    waiter = await spawnWaiter(args, dir, 60_000);
+    waiter = await spawnWaiter(args, dir, 60_000, !opts.detach);
   } finally {
     await fs.rm(requestFile, { force: true });
   }

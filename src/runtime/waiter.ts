@@ -5,23 +5,25 @@ import { procStartTime } from '../core/proc.js';
 import { runtimeShimPath } from './vm-files.js';
 
 export interface Waiter {
+  /** The waiter's pid (after it forked away from us, unless foreground): what goes in the pid file. */
   pid: number;
   pidStart?: string;
-  /** Its sync line: `ok`, `started PID`, or `error CODE MESSAGE`. */
+  /** Its sync line: `ok PID`, `started PID GUESTPID`, or `error CODE MESSAGE`. */
   report: string;
-  /** Settles with the waiter's exit, while this process still watches it. */
+  /** Settles with the waiter's exit; meaningful in the foreground only (else it is the fork that left). */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Stop watching it, so this process can exit while it lives on (reparented to the caller). */
   release(): void;
 }
 
 /**
- * Start nestbox-runtime-shim with the caller's stdio (fds 0-2: it holds them for the workload) in
- * a session of its own, and wait for its one-line report on fd 3.
+ * Start nestbox-runtime-shim with the caller's stdio (fds 0-2: it holds them for the workload) and
+ * wait for its one-line report on fd 3. It forks away from us, so that the caller (a child
+ * subreaper) and not this short-lived CLI reaps it; `foreground` keeps it our child instead.
  */
-export async function spawnWaiter(args: string[], cwd: string, timeoutMs: number): Promise<Waiter> {
+export async function spawnWaiter(args: string[], cwd: string, timeoutMs: number, foreground = false): Promise<Waiter> {
   const shim = runtimeShimPath();
-  const child = spawn(shim, args, { cwd, detached: true, stdio: [0, 1, 2, 'pipe'] });
+  const child = spawn(shim, foreground ? [args[0]!, '--foreground', ...args.slice(1)] : args, { cwd, detached: true, stdio: [0, 1, 2, 'pipe'] });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });
@@ -33,8 +35,6 @@ export async function spawnWaiter(args: string[], cwd: string, timeoutMs: number
     throw new BackendError(`start \`${shim}\`: it is missing or not executable (run scripts/setup.sh, or set NESTBOX_RUNTIME_SHIM)`, 'BACKEND_MISSING');
   }
   const sync = child.stdio[3] as Readable;
-  const pid = child.pid;
-  const pidStart = procStartTime(pid);
   let report: string;
   try {
     report = await readLine(sync, timeoutMs);
@@ -43,6 +43,9 @@ export async function spawnWaiter(args: string[], cwd: string, timeoutMs: number
     throw err;
   }
   sync.destroy();
+  const reported = /^(?:ok|started) (\d+)/.exec(report);
+  const pid = reported ? Number(reported[1]) : child.pid;
+  const pidStart = procStartTime(pid);
   return {
     pid,
     ...(pidStart ? { pidStart } : {}),

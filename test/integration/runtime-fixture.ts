@@ -3,7 +3,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { REPO, runCommand, type CliResult, type RunOptions } from '../helpers/cli.js';
+import { REPO, processesMatching, runCommand, type CliResult, type RunOptions } from '../helpers/cli.js';
 
 export const RUNTIME = path.join(REPO, 'bin', 'nestbox-runtime');
 export const BUSYBOX_ARCHIVE = path.join(REPO, 'build', 'images', 'busybox.oci.tar');
@@ -31,10 +31,13 @@ export class RuntimeRoot {
   }
 }
 
-/** A podman of its own whose containers run with nestbox-runtime (root under `dir`). */
+/**
+ * A podman of its own whose containers run with nestbox-runtime. The runtime keeps its default
+ * root: podman's clean-up process (which runs `delete`) does not get `--runtime-flag`s.
+ */
 export class Podman {
   readonly dir = mkdtempSync(path.join(tmpdir(), 'nestbox-podman-'));
-  readonly runtimeRoot = path.join(this.dir, 'rt');
+  readonly runtimeRoot = '/run/nestbox-runtime';
 
   private base(): string[] {
     return [
@@ -50,13 +53,23 @@ export class Podman {
   /** podman with nestbox-runtime as the OCI runtime (`runtime` overrides, e.g. runc for a baseline). */
   run(args: string[], opts: RunOptions & { runtime?: string } = {}): Promise<CliResult> {
     const rt = opts.runtime ?? RUNTIME;
-    const flags = rt === RUNTIME ? ['--runtime', RUNTIME, '--runtime-flag', `root=${this.runtimeRoot}`] : ['--runtime', rt];
-    return runCommand('podman', [...this.base(), ...flags, ...args], opts);
+    return runCommand('podman', [...this.base(), '--runtime', rt, ...args], opts);
   }
 
   async load(): Promise<void> {
     const r = await runCommand('podman', [...this.base(), 'load', '-i', BUSYBOX_ARCHIVE]);
     if (r.code !== 0) throw new Error(`podman load: ${r.stderr}`);
+  }
+
+  /** IDs of every container this podman knows (to check the runtime left nothing of them). */
+  async ids(): Promise<string[]> {
+    return (await this.run(['ps', '-aq', '--no-trunc'])).stdout.split('\n').filter(Boolean);
+  }
+
+  /** What the runtime still holds of a container: its state directories and processes. */
+  async leftovers(id: string): Promise<string[]> {
+    const dirs = [path.join(this.runtimeRoot, 'vm', id), path.join(this.runtimeRoot, 'runc', id)].filter((d) => existsSync(d));
+    return [...dirs, ...(await processesMatching(id))];
   }
 
   async dispose(): Promise<void> {
