@@ -14,6 +14,7 @@ import { execBench } from './exec.js';
 import { memoryBench } from './memory.js';
 import { cliStartup } from './cli-startup.js';
 import { apiBench } from './api.js';
+import { templateBench } from './template.js';
 import { sweep, type SweepReport } from './lib/cleanup.js';
 import { loadConfig } from './lib/config.js';
 import { BenchContext, REPO } from './lib/context.js';
@@ -21,7 +22,7 @@ import { foreignQemuCount, mountsUnder } from './lib/procfs.js';
 import { markdownTable, textTable } from './lib/report.js';
 import type { Benchmark, BenchResult } from './lib/types.js';
 
-const BENCHMARKS: Benchmark[] = [bootVm, runProcess, execBench, memoryBench, cliStartup, apiBench];
+const BENCHMARKS: Benchmark[] = [bootVm, runProcess, execBench, memoryBench, cliStartup, apiBench, templateBench];
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 

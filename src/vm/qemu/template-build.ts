@@ -11,7 +11,7 @@ import { QEMU_BINARY, qemuArgs } from './command.js';
 import { QmpClient } from './qmp.js';
 import { makeRwDisk, RW_DISK_BYTES } from './rw-disk.js';
 import { saveDeviceState } from './snapshot.js';
-import { TEMPLATE_FILES, TemplateStore, type TemplateManifest, type TemplateSpec } from './template-store.js';
+import { BUILD_PID_FILE, TEMPLATE_FILES, TemplateStore, type TemplateManifest, type TemplateSpec } from './template-store.js';
 
 const BOOT_TIMEOUT_MS = Number(process.env.NESTBOX_BOOT_TIMEOUT_MS ?? 120_000);
 
@@ -22,6 +22,7 @@ const BOOT_TIMEOUT_MS = Number(process.env.NESTBOX_BOOT_TIMEOUT_MS ?? 120_000);
  * (QEMU's chroot) that is renamed into place only when complete.
  */
 export async function buildTemplate(store: TemplateStore, key: string, spec: TemplateSpec): Promise<TemplateManifest> {
+  await store.sweep(key);
   const tmp = await store.tempDir(key);
   try {
     const identity = TemplateStore.identity(spec);
@@ -54,6 +55,7 @@ export async function buildTemplate(store: TemplateStore, key: string, spec: Tem
     } finally {
       for (const fd of fds) closeSync(fd);
     }
+    await fs.writeFile(file(BUILD_PID_FILE), `${vm.pid} ${vm.pidStart ?? ''}\n`);
     let gone = false;
     void vm.exited.then(() => (gone = true));
     try {

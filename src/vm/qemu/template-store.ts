@@ -3,6 +3,7 @@ import { existsSync, promises as fs, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { NestboxError } from '../../core/errors.js';
 import { Lock } from '../../core/lock.js';
+import { isProcessAlive, killQuietly, waitProcessGone } from '../../core/proc.js';
 import type { Accel } from './accel.js';
 import { QEMU_BINARY } from './command.js';
 
@@ -14,6 +15,8 @@ import { QEMU_BINARY } from './command.js';
  */
 
 export const TEMPLATE_FILES = { manifest: 'manifest.json', ram: 'ram', state: 'state', rwPristine: 'rw.pristine' } as const;
+/** In a build directory: `<pid> <start time>` of the template VM, for a later sweep if the builder dies. */
+export const BUILD_PID_FILE = 'qemu.pid';
 const MANIFEST_VERSION = 1;
 
 /** What a template is made of; a sandbox may be restored from it only if all of it still holds. */
@@ -156,6 +159,23 @@ export class TemplateStore {
   /** Take the template's lock (builders and removers; restores need none: files are never changed in place). */
   lock(key: string, timeoutMs = 300_000): Promise<Lock> {
     return Lock.acquire(this.dir, `template-${key}`, timeoutMs);
+  }
+
+  /**
+   * What an interrupted build of `key` left (the caller holds its lock, so no build is running):
+   * its QEMU, identified by the pid file and start time it wrote, and its temp directory.
+   */
+  async sweep(key: string): Promise<void> {
+    const names = await fs.readdir(this.dir).catch(() => [] as string[]);
+    for (const name of names.filter((n) => n.startsWith(`.tmp-${key}-`) || n.startsWith(`.trash-${key}-`))) {
+      const dir = path.join(this.dir, name);
+      const [pid, start] = (await fs.readFile(path.join(dir, BUILD_PID_FILE), 'utf8').catch(() => '')).trim().split(' ');
+      if (pid && isProcessAlive(Number(pid), start)) {
+        killQuietly(Number(pid), 'SIGKILL');
+        await waitProcessGone(Number(pid), start, 5000);
+      }
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   }
 
   /** A fresh private directory to build a template in. */
