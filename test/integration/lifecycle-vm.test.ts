@@ -144,7 +144,7 @@ test('logs and exit status survive the CLI being SIGKILLed; ps tells the truth w
 });
 
 test('Ctrl-C while the VM boots stops its QEMU instead of orphaning it', async () => {
-  const cli = spawn(NESTBOX, ['--root', root.dir, 'run', '--name', 'interrupted', 'busybox', 'echo', 'never']);
+  const cli = spawn(NESTBOX, ['--root', root.dir, 'run', '--no-template', '--name', 'interrupted', 'busybox', 'echo', 'never']);
   await sleep(1500);
   cli.kill('SIGINT');
   const code = await new Promise((r) => cli.on('close', r));
@@ -156,7 +156,7 @@ test('Ctrl-C while the VM boots stops its QEMU instead of orphaning it', async (
 });
 
 test('rm -f while another CLI is still booting the VM: the start gives up, nothing leaks', async () => {
-  const cli = spawn(NESTBOX, ['--root', root.dir, 'run', '--name', 'racing', 'busybox', 'echo', 'never']);
+  const cli = spawn(NESTBOX, ['--root', root.dir, 'run', '--no-template', '--name', 'racing', 'busybox', 'echo', 'never']);
   let err = '';
   cli.stderr.on('data', (d: Buffer) => (err += d.toString()));
   const closed = new Promise((r) => cli.on('close', r));
