@@ -1,6 +1,8 @@
 // Shared by the runtime-*.test.ts files: a private nestbox-runtime root and a private podman
 // (its own storage, run root and tmp dir; busybox loaded from the set-up's OCI archive).
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { chmodSync, closeSync, copyFileSync, openSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { REPO, processesMatching, runCommand, type CliResult, type RunOptions } from '../helpers/cli.js';
@@ -18,6 +20,24 @@ export class RuntimeRoot {
   /** nestbox-runtime with this root and a JSON log. */
   rt(args: string[], opts: RunOptions = {}): Promise<CliResult> {
     return runCommand(RUNTIME, ['--root', this.root, '--log', this.log, '--log-format', 'json', ...args], opts);
+  }
+
+  /**
+   * nestbox-runtime whose stdio are files, waited for by its exit: a container's waiter keeps
+   * the stdio it was given (as conmon expects), so waiting for the pipes to close would wait for
+   * the container. stdin is /dev/null.
+   */
+  async rtDetached(args: string[]): Promise<CliResult> {
+    const out = path.join(this.dir, `out-${process.hrtime.bigint()}`);
+    const err = `${out}.err`;
+    const fds = [openSync(out, 'w'), openSync(err, 'w')];
+    try {
+      const child = spawn(RUNTIME, ['--root', this.root, '--log', this.log, '--log-format', 'json', ...args], { stdio: ['ignore', fds[0]!, fds[1]!] });
+      const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+      return { code, signal, stdout: readFileSync(out, 'utf8'), stderr: readFileSync(err, 'utf8') };
+    } finally {
+      for (const fd of fds) closeSync(fd);
+    }
   }
 
   /** The JSON lines of the log (each must parse). */
@@ -78,4 +98,27 @@ export class Podman {
     await runCommand('podman', [...this.base(), 'system', 'reset', '-f']).catch(() => undefined);
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * An OCI bundle under `dir`: a rootfs with the host's static busybox (Debian's busybox-static) and
+ * a config.json running `args` (`config` is merged over the generated one).
+ */
+export function makeBundle(dir: string, args: string[], config: Record<string, unknown> = {}): string {
+  const rootfs = path.join(dir, 'rootfs');
+  mkdirSync(path.join(rootfs, 'bin'), { recursive: true });
+  for (const d of ['proc', 'sys', 'dev', 'tmp', 'etc']) mkdirSync(path.join(rootfs, d), { recursive: true });
+  copyFileSync('/bin/busybox', path.join(rootfs, 'bin', 'busybox'));
+  chmodSync(path.join(rootfs, 'bin', 'busybox'), 0o755);
+  for (const applet of ['sh', 'echo', 'sleep', 'cat', 'uname', 'true', 'hostname', 'id']) symlinkSync('busybox', path.join(rootfs, 'bin', applet));
+  const base = {
+    ociVersion: '1.0.2',
+    process: { terminal: false, user: { uid: 0, gid: 0 }, args, env: ['PATH=/bin', 'TERM=xterm'], cwd: '/' },
+    root: { path: 'rootfs', readonly: false },
+    hostname: 'bundle',
+    mounts: [{ destination: '/proc', type: 'proc', source: 'proc' }],
+    linux: { namespaces: [{ type: 'pid' }, { type: 'mount' }] },
+  };
+  writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...base, ...config }, null, 2));
+  return dir;
 }
