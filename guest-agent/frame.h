@@ -46,7 +46,10 @@ enum tag {
 	TAG_STATE = 18,
 	TAG_MACHINE_ID = 19,
 	TAG_ENTROPY = 20,
+	TAG_MOUNT = 21,
 };
+
+#define MAX_MOUNTS 32
 
 #define MACHINE_ID_LEN 32 /* lower-case hex digits */
 #define ENTROPY_MIN 32
@@ -110,6 +113,8 @@ struct request {
 	size_t argc;
 	char **envp;
 	size_t envc;
+	char **mounts; /* MOUNT fields, "kind\tsource\ttarget\tro|rw\toptions" (volumes.c) */
+	size_t mountc;
 	char *cwd;
 	char *user;
 	char *hostname;

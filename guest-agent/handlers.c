@@ -12,6 +12,7 @@
 #include "agent.h"
 #include "entropy.h"
 #include "mounts.h"
+#include "volumes.h"
 #include "util.h"
 
 /* The queue of a port, or NULL when nothing can be sent there. While no host is connected
@@ -238,7 +239,8 @@ static void handle_run(struct agent *a, int port, const struct frame *f)
 	hostname = r.hostname && *r.hostname ? r.hostname : "localhost";
 	snprintf(a->hostname, sizeof(a->hostname), "%s", hostname);
 	a->writable = r.readonly != 1;
-	if (rootfs_mount(!a->writable, hostname, r.machine_id, msg, sizeof(msg))) {
+	if (rootfs_mount(!a->writable, hostname, r.machine_id, msg, sizeof(msg)) ||
+	    volumes_mount(r.mounts, r.mountc, msg, sizeof(msg))) {
 		send_error(events, 0, 125, msg, 1);
 		a->shutdown = 1;
 	} else if (start_process(s, events, &r, hostname, a->writable)) {

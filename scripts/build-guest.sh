@@ -20,6 +20,8 @@ PROTOCOL_VERSION=1
 MODULES="virtio_ring virtio virtio_mmio virtio_blk virtio_console virtio-rng
 crc32c_generic crc16 mbcache jbd2 ext4 libcrc32c erofs overlay
 failover net_failover virtio_net vsock vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport"
+# Loaded only when a container shares a host directory (virtio-9p): lib/modules/order-9p.
+MODULES_9P="9pnet_virtio 9p"
 
 log() { printf 'build-guest: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -93,7 +95,9 @@ collect_modules() {
 	tree=$1/lib/modules/$REL/kernel
 	find "$tree" -name '*.ko' >"$2/.all"
 	: >"$2/order"
-	for m in $MODULES; do add_module "$m" "$2"; done
+	: >"$2/order-9p"
+	for m in $MODULES; do add_module "$m" "$2" order; done
+	for m in $MODULES_9P; do add_module "$m" "$2" order-9p; done
 	rm -f "$2/.all"
 }
 
@@ -105,10 +109,10 @@ add_module() {
 	file=$(awk -v n="$name" '{ f = $0; sub(".*/", "", f); sub("\\.ko$", "", f); gsub("-", "_", f); if (f == n) { print; exit } }' "$2/.all")
 	[ -n "$file" ] || die "module $1 not found in $REL"
 	for dep in $(modinfo_field "$file" depends | tr , ' '); do
-		add_module "$dep" "$2"
+		add_module "$dep" "$2" "$3"
 	done
 	cp "$file" "$2/"
-	basename "$file" >>"$2/order"
+	basename "$file" >>"$2/$3"
 }
 
 # Kernel and modules, cached per package file.
@@ -116,10 +120,10 @@ prepare_kernel() {
 	local deb stamp kdir
 	deb=$(kernel_deb "$REL")
 	KERNEL_PACKAGE=$(dpkg-deb -f "$deb" Package)_$(dpkg-deb -f "$deb" Version)
-	stamp="$KERNEL_PACKAGE $(echo "$MODULES" | tr '\n' ' ')"
+	stamp="$KERNEL_PACKAGE $(echo "$MODULES" | tr '\n' ' ') 9p: $MODULES_9P"
 	kdir=$CACHE/$REL
 	if [ -f "$kdir/stamp" ] && [ "$(cat "$kdir/stamp")" = "$stamp" ] &&
-		[ -f "$kdir/vmlinux" ] && [ -f "$kdir/modules/order" ]; then
+		[ -f "$kdir/vmlinux" ] && [ -f "$kdir/modules/order" ] && [ -f "$kdir/modules/order-9p" ]; then
 		return 0
 	fi
 	log "extracting $KERNEL_PACKAGE"
@@ -149,7 +153,7 @@ build_initramfs() {
 	mkdir -p "$stage/lib/modules" "$stage/proc" "$stage/sys" "$stage/dev" "$stage/run" \
 		"$stage/newroot" "$stage/tmp"
 	cp "$OUT/agent" "$stage/init"
-	cp "$CACHE/$REL/modules/"*.ko "$CACHE/$REL/modules/order" "$stage/lib/modules/"
+	cp "$CACHE/$REL/modules/"*.ko "$CACHE/$REL/modules/order" "$CACHE/$REL/modules/order-9p" "$stage/lib/modules/"
 	make_cpio "$stage" "$OUT/initramfs.cpio"
 	rm -rf "$stage"
 	mkdir -p "$stage"

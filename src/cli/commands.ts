@@ -20,6 +20,7 @@ import * as info from './commands/info.js';
 import * as version from './commands/version.js';
 import * as serve from './commands/serve.js';
 import * as pull from './commands/pull.js';
+import * as volume from './commands/volume.js';
 import * as push from './commands/push.js';
 import * as login from './commands/login.js';
 import * as pause from './commands/pause.js';
@@ -28,5 +29,5 @@ import * as template from './commands/template.js';
 
 /** The command table: each entry is a thin file that parses flags, calls the core and prints. */
 export const COMMANDS: ReadonlyArray<{ register(program: Command): void }> = [
-  run, create, start, ps, logs, exec, stop, kill, rm, wait, inspect, load, save, images, rmi, tag, image, info, version, serve, pull, push, login, pause, unpause, template,
+  run, create, start, ps, logs, exec, stop, kill, rm, wait, inspect, load, save, images, rmi, tag, image, info, version, serve, pull, push, login, pause, unpause, template, volume,
 ];

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { fromHostEnv, parseCpus, parseMemory, type CreateOptions } from '../core/create-spec.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { collect } from './context.js';
+import { parseMountFlag, parseTmpfsFlag, parseVolumeFlag } from '../core/mount-spec.js';
 
 /** Flags shared by `create` and `run` (Docker's names). */
 export function addCreateFlags(cmd: Command): Command {
@@ -22,6 +23,9 @@ export function addCreateFlags(cmd: Command): Command {
     .option('--read-only', "mount the container's root filesystem as read only")
     .option('--rm', 'automatically remove the container when it exits')
     .option('--no-template', 'boot the VM instead of restoring it from the image\'s VM template (also NESTBOX_TEMPLATES=0)')
+    .option('-v, --volume <src:dst[:ro]>', 'mount a named volume (NAME:/path), a host directory (/host/dir:/path) or a new anonymous volume (/path); repeatable', collect, [])
+    .option('--mount <spec>', 'mount: type=volume|bind|tmpfs,source=…,target=…[,readonly]; repeatable', collect, [])
+    .option('--tmpfs <path[:opts]>', 'mount a tmpfs, e.g. /run:size=64m,mode=1777; repeatable', collect, [])
     .option('--pull <policy>', 'pull the image before creating: missing (default), always, never')
     .option('--platform <os/arch[/variant]>', 'platform to pull when the image is pulled (default: the host\'s)')
     .passThroughOptions();
@@ -43,6 +47,9 @@ interface CreateFlags {
   readOnly?: boolean;
   rm?: boolean;
   template?: boolean;
+  volume?: string[];
+  mount?: string[];
+  tmpfs?: string[];
 }
 
 export async function toCreateOptions(image: string, cmd: string[], flags: CreateFlags): Promise<CreateOptions & { template?: boolean }> {
@@ -69,6 +76,7 @@ export async function toCreateOptions(image: string, cmd: string[], flags: Creat
     readOnly: flags.readOnly ?? false,
     autoRemove: flags.rm ?? false,
     ...(flags.template === false ? { template: false } : {}),
+    mounts: [...(flags.volume ?? []).map(parseVolumeFlag), ...(flags.mount ?? []).map(parseMountFlag), ...(flags.tmpfs ?? []).map(parseTmpfsFlag)],
   };
 }
 

@@ -1,3 +1,4 @@
+import type { MountSpec } from './mount-spec.js';
 import type { ProcessSpec } from '../guest/messages.js';
 
 export type Isolation = 'vm' | 'process';
@@ -25,6 +26,8 @@ export interface ContainerConfig {
   machineId?: string;
   /** false: never start from a VM template (`--no-template`). */
   template?: boolean;
+  /** Volumes, host directories and tmpfs mounts (absent: none). */
+  mounts?: MountSpec[];
 }
 
 /** What happened at run time; rewritten atomically on each transition. */

@@ -2,6 +2,7 @@ import type { ImageRecord } from '../image/types.js';
 import type { ProcessSpec } from '../guest/messages.js';
 import { InvalidArgumentError } from './errors.js';
 import type { Isolation } from './container.js';
+import type { MountSpec } from './mount-spec.js';
 
 /** What a caller (CLI, API, SDK) asks `create` for; everything optional falls back to the image. */
 export interface CreateOptions {
@@ -21,6 +22,8 @@ export interface CreateOptions {
   cpus?: number;
   readOnly?: boolean;
   autoRemove?: boolean;
+  /** `-v`, `--mount`, `--tmpfs`. */
+  mounts?: MountSpec[];
 }
 
 export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';

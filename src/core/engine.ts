@@ -24,6 +24,8 @@ import type { CtlConnection } from '../guest/ctl-client.js';
 import { execInSandbox, sendSignal, type ExecIO, type ExecResult } from './channel-ops.js';
 import type { ProcessSpec } from '../guest/messages.js';
 import { resolveUser } from '../vm/process/passwd.js';
+import { VolumeStore } from './volumes.js';
+import { ContainerVolumes } from './container-volumes.js';
 
 export interface EngineOptions {
   root?: string;
@@ -37,6 +39,8 @@ export class Engine {
   readonly root: string;
   readonly store: ContainerStore;
   readonly images: Images;
+  readonly volumes: VolumeStore;
+  private readonly mountUse: ContainerVolumes;
   private readonly backends: Record<Isolation, Backend>;
   private readonly vm: VmBackend;
 
@@ -44,8 +48,10 @@ export class Engine {
     this.root = resolveRoot(opts.root);
     this.store = new ContainerStore(this.root);
     this.images = openImageStore(storePaths(this.root).images);
-    this.vm = new VmBackend(this.images, path.join(this.root, 'templates'));
-    this.backends = { vm: this.vm, process: new ProcessBackend(this.images) };
+    this.volumes = new VolumeStore(this.root);
+    this.mountUse = new ContainerVolumes(this.volumes, this.store, this.root);
+    this.vm = new VmBackend(this.images, path.join(this.root, 'templates'), this.volumes);
+    this.backends = { vm: this.vm, process: new ProcessBackend(this.images, this.volumes) };
   }
 
   backend(c: Container): Backend {
@@ -59,6 +65,7 @@ export class Engine {
     }
     const image = await this.images.resolve(opts.image);
     const process = processSpecFor(image, opts);
+    const mounts = await this.mountUse.prepare(opts.mounts);
     const id = newContainerId();
     const name = opts.name ?? (await this.freeName());
     const c = await this.store.create(
@@ -117,7 +124,7 @@ export class Engine {
       // start that was interrupted (CLI killed mid-boot): end it before launching another
       if (isProcessAlive(c.state.pid, c.state.pidStart)) await this.backends[c.config.isolation].halt(c);
       const image = await this.images.resolve(c.config.imageId);
-      return await startSandbox(this.store, this.backends[c.config.isolation], c, image, opts);
+      return await this.mountUse.whileStarting(c, () => startSandbox(this.store, this.backends[c.config.isolation], c, image, opts));
     } finally {
       await lock.release();
     }
@@ -152,6 +159,12 @@ export class Engine {
     await this.store.writeTombstone(c);
     await this.backends[c.config.isolation].destroy(c);
     await this.store.delete(c);
+    await this.mountUse.removeAnonymous(c);
+  }
+
+  /** IDs of the containers that name volume `name` (it cannot be removed while there are any). */
+  volumeUsers(name: string): Promise<string[]> {
+    return this.mountUse.users(name);
   }
 
   /** The exit code of an auto-removed (--rm) container, by full id, while its tombstone lasts. */
@@ -229,7 +242,8 @@ export class Engine {
     await this.refresh(c);
   }
 
-  async remove(ref: string, opts: { force?: boolean } = {}): Promise<Container> {
+  /** `volumes`: also remove the container's anonymous volumes (`rm -v`; always with --rm). */
+  async remove(ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<Container> {
     const found = await this.inspect(ref);
     const lock = await this.holdStartLock(found, opts.force ?? false);
     try {
@@ -243,6 +257,7 @@ export class Engine {
       await this.store.update(c.config.id, (cur) => ({ ...cur.state, status: 'removing' } as ContainerState));
       await backend.destroy(c);
       await this.store.delete(c);
+      if (opts.volumes || c.config.autoRemove) await this.mountUse.removeAnonymous(c);
       return c;
     } finally {
       await lock.release();

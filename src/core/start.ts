@@ -61,6 +61,7 @@ export async function startSandbox(
         hostname: c.config.hostname,
         readOnly: c.config.readOnly,
         ...(c.config.machineId ? { machineId: c.config.machineId } : {}),
+        ...(launched.guestMounts?.length ? { mounts: launched.guestMounts } : {}),
       }),
     );
     outcome = await waitForStart(c.dir, launched);

@@ -21,6 +21,8 @@ export interface RunSpec extends ProcessSpec {
   readOnly: boolean;
   /** 32 lower-case hex digits for /etc/machine-id (optional: older containers have none). */
   machineId?: string;
+  /** MOUNT fields: volumes, host directories and tmpfs to mount in the container (mount-plan.ts). */
+  mounts?: string[];
 }
 
 export type GuestEvent =
@@ -56,6 +58,7 @@ export const encode = {
         .u64(Tag.TIME_NS, now)
         .str(Tag.MACHINE_ID, spec.machineId)
         .bytes(Tag.ENTROPY, randomBytes(ENTROPY_BYTES))
+        .strs(Tag.MOUNT, spec.mounts ?? [])
         .build(),
     ),
   exec: (session: number, spec: ProcessSpec) => encodeFrame(MsgType.EXEC, session, processFields(spec).build()),

@@ -47,6 +47,7 @@ export const Tag = {
   STATE: 18,
   MACHINE_ID: 19,
   ENTROPY: 20,
+  MOUNT: 21,
 } as const;
 
 /** Random bytes the host sends in RUN to reseed the guest's generator (32–512 allowed). */

@@ -13,6 +13,8 @@ export interface Launched {
   channel?: CtlConnection;
   /** Key of the template the sandbox was restored from. */
   template?: string;
+  /** RUN's MOUNT fields for the guest agent (a VM with volumes, host directories or tmpfs). */
+  guestMounts?: string[];
 }
 
 /**

@@ -8,10 +8,11 @@ export function register(program: Command): void {
     .description('Remove containers (and everything they left: VM, sockets, disks, mounts)')
     .argument('<container...>', 'container names or IDs')
     .option('-f, --force', 'force the removal of a running container (kills it)')
-    .action(async (refs: string[], flags: { force?: boolean }, cmd: Command) => {
+    .option('-v, --volumes', 'also remove the anonymous volumes of the container')
+    .action(async (refs: string[], flags: { force?: boolean; volumes?: boolean }, cmd: Command) => {
       const engine = await getEngine(cmd);
       await eachRef(refs, async (ref) => {
-        await engine.remove(ref, { force: flags.force ?? false });
+        await engine.remove(ref, { force: flags.force ?? false, volumes: flags.volumes ?? false });
         out(ref);
       });
     });

@@ -10,7 +10,7 @@ const CAPS = [
 ];
 
 /** The runtime-spec config.json for a process-isolated container. */
-export function bundleConfig(c: Container, user: ResolvedUser, rootfs: string): object {
+export function bundleConfig(c: Container, user: ResolvedUser, rootfs: string, extraMounts: object[] = []): object {
   const p = c.config.process;
   const env = p.env.some((e) => e.startsWith('HOME=')) ? p.env : [...p.env, `HOME=${user.home}`];
   const resources: Record<string, unknown> = {
@@ -39,6 +39,7 @@ export function bundleConfig(c: Container, user: ResolvedUser, rootfs: string): 
       { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
       { destination: '/etc/hostname', type: 'bind', source: path.join(c.dir, 'hostname'), options: ['rbind', 'ro'] },
       { destination: '/etc/hosts', type: 'bind', source: path.join(c.dir, 'hosts'), options: ['rbind', 'ro'] },
+      ...extraMounts,
     ],
     linux: {
       resources,

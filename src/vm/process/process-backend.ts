@@ -10,6 +10,7 @@ import { isProcessAlive, killQuietly, waitProcessGone } from '../../core/proc.js
 import type { ImageRecord } from '../../image/types.js';
 import type { Backend, Launched, RootfsProvider } from '../backend.js';
 import { spawnMonitor } from '../spawn-monitor.js';
+import { resolveMounts, type ResolvedMount, type VolumeSources } from '../mount-plan.js';
 import { removeStaleSockets, sandboxFiles } from '../sandbox-files.js';
 import { bundleConfig } from './bundle.js';
 import { resolveUser } from './passwd.js';
@@ -25,7 +26,10 @@ export const RUNC_BINARY = process.env.NESTBOX_RUNC ?? 'runc';
 export class ProcessBackend implements Backend {
   readonly isolation = 'process' as const;
 
-  constructor(private readonly images: RootfsProvider) {}
+  constructor(
+    private readonly images: RootfsProvider,
+    private readonly volumes?: VolumeSources,
+  ) {}
 
   private layout(c: Container) {
     return {
@@ -47,7 +51,36 @@ export class ProcessBackend implements Backend {
     const user = await resolveUser(lower, c.config.process.user);
     await fs.writeFile(path.join(c.dir, 'hostname'), `${c.config.hostname}\n`);
     await fs.writeFile(path.join(c.dir, 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${c.config.hostname}\n`);
-    await writeJsonAtomic(path.join(l.bundle, 'config.json'), bundleConfig(c, user, l.rootfs), 0o600);
+    await writeJsonAtomic(path.join(l.bundle, 'config.json'), bundleConfig(c, user, l.rootfs, runcMounts(c.dir, await this.resolved(c))), 0o600);
+  }
+
+  private async resolved(c: Container): Promise<ResolvedMount[]> {
+    if (!c.config.mounts?.length) return [];
+    if (!this.volumes) throw new BackendError('this process backend was made without a volume store', 'NO_VOLUMES');
+    return resolveMounts(c.config.mounts, this.volumes);
+  }
+
+  /** Loop-mount the container's ext4 volumes where its bundle binds them from. */
+  private async mountVolumes(c: Container): Promise<void> {
+    for (const [i, m] of (await this.resolved(c)).entries()) {
+      if (m.kind !== 'block') continue;
+      const at = volumeMountPoint(c.dir, i);
+      if (await isMountPoint(at)) continue;
+      await fs.mkdir(at, { recursive: true, mode: 0o700 });
+      try {
+        await run('mount', ['-t', 'ext4', '-o', `loop,nodev${m.readOnly ? ',ro' : ''}`, m.file, at]);
+      } catch (err) {
+        throw new BackendError(`mount volume ${m.name} (\`${m.file}\`) on \`${at}\`: ${(err as Error).message.trim()}`, 'MOUNT_FAILED');
+      }
+    }
+  }
+
+  private async unmountVolumes(c: Container): Promise<void> {
+    const dir = path.join(c.dir, 'volumes');
+    for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
+      const at = path.join(dir, name);
+      if (await isMountPoint(at)) await run('umount', [at]).catch(() => run('umount', ['-l', at]));
+    }
   }
 
   async launch(c: Container, image: ImageRecord): Promise<Launched> {
@@ -55,6 +88,7 @@ export class ProcessBackend implements Backend {
     if (!existsSync(shim)) throw new BackendError(`\`${shim}\` is missing: run the set-up command from the README (scripts/setup.sh)`, 'GUEST_MISSING');
     const l = this.layout(c);
     await this.mountRootfs(c, await this.images.rootfsDir(image));
+    await this.mountVolumes(c);
     await fs.mkdir(l.runcRoot, { recursive: true, mode: 0o700 });
     await this.deleteRuncState(c);
     const files = sandboxFiles(c.dir);
@@ -93,6 +127,7 @@ export class ProcessBackend implements Backend {
   async destroy(c: Container): Promise<void> {
     const l = this.layout(c);
     await this.deleteRuncState(c);
+    await this.unmountVolumes(c);
     if (await isMountPoint(l.rootfs)) {
       await run('umount', [l.rootfs]).catch(() => run('umount', ['-l', l.rootfs]));
     }
@@ -102,4 +137,20 @@ export class ProcessBackend implements Backend {
 async function isMountPoint(dir: string): Promise<boolean> {
   const mounts = await fs.readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
   return mounts.split('\n').some((line) => line.split(' ')[4] === dir);
+}
+
+function volumeMountPoint(dir: string, i: number): string {
+  return path.join(dir, 'volumes', String(i));
+}
+
+/** runc mounts for a container's volumes, host directories and tmpfs (ext4 volumes are loop-mounted at launch). */
+function runcMounts(dir: string, mounts: ResolvedMount[]): object[] {
+  const depth = (t: string) => t.split('/').length;
+  return mounts.map((m, i) => ({ m, i })).sort((a, b) => depth(a.m.target) - depth(b.m.target)).map(({ m, i }) => {
+    if (m.kind === 'tmpfs') {
+      return { destination: m.target, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', ...(m.readOnly ? ['ro'] : []), ...(m.options ? m.options.split(',') : [])] };
+    }
+    const source = m.kind === 'block' ? volumeMountPoint(dir, i) : m.dir;
+    return { destination: m.target, type: 'bind', source, options: ['rbind', m.readOnly ? 'ro' : 'rw'] };
+  });
 }

@@ -1,5 +1,6 @@
 import { CTL_PORTS } from '../../guest/protocol.js';
 import type { Accel } from './accel.js';
+import type { VmMountPlan } from '../mount-plan.js';
 
 export interface QemuConfig {
   accel: Accel;
@@ -27,6 +28,8 @@ export interface QemuConfig {
   rwDiskFds?: { readOnly: number; readWrite: number };
   /** Size of TCG's translated-code cache (default TCG_TB_MIB). */
   tbMiB?: number;
+  /** Volume disks and shared host directories (mount-plan.ts). */
+  mounts?: Pick<VmMountPlan, 'blk' | 'fs'>;
 }
 
 export const RW_FDSET = 2;
@@ -77,8 +80,10 @@ export function qemuArgs(c: QemuConfig): string[] {
     // elevateprivileges=deny kills QEMU with SIGSYS there); once dropped, nobody has no privilege
     // left to regain. Then QEMU is confined to the sandbox directory: it needs no other host file.
     '-sandbox', 'on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=deny',
-    '-chroot', c.dir,
-    '-runas', RUN_AS,
+    // A shared host directory is served by QEMU itself (virtio-9p) with the host's owners and
+    // permissions, and QEMU's 9p server needs /proc/self/fd: such a QEMU keeps root and its own
+    // root directory, confined by seccomp alone (see docs/volumes.md).
+    ...(c.mounts?.fs.length ? [] : ['-chroot', c.dir, '-runas', RUN_AS]),
     '-serial', `file:${f.console}`,
     '-qmp', `unix:${f.qmp},server=on,wait=off`,
     '-kernel', c.kernel,
@@ -103,5 +108,21 @@ export function qemuArgs(c: QemuConfig): string[] {
     if (fds) args.push('-add-fd', `fd=${fds.readOnly},set=${RW_FDSET}`, '-add-fd', `fd=${fds.readWrite},set=${RW_FDSET}`);
     args.push('-drive', `id=rw,file=${file},format=raw,if=none,cache=writeback,discard=unmap`, '-device', 'virtio-blk-device,drive=rw,serial=nestbox-rw');
   }
+  for (const [i, v] of (c.mounts?.blk ?? []).entries()) {
+    args.push('-drive', `id=vol${i},file=${optionValue(v.file)},format=raw,if=none,cache=writeback,discard=unmap${v.readOnly ? ',readonly=on' : ''}`);
+    args.push('-device', `virtio-blk-device,drive=vol${i},serial=${v.serial}`);
+  }
+  for (const [i, s] of (c.mounts?.fs ?? []).entries()) {
+    // passthrough: real owners and modes, as a bind mount under runc; QEMU resolves every path
+    // below the share without following symlinks (the guest resolves them, inside the guest);
+    // readonly=on is enforced by QEMU, whatever the guest does.
+    args.push('-fsdev', `local,id=fs${i},path=${optionValue(s.dir)},security_model=passthrough${s.readOnly ? ',readonly=on' : ''}`);
+    args.push('-device', `virtio-9p-device,fsdev=fs${i},mount_tag=${s.tag}`);
+  }
   return args;
+}
+
+/** A value inside a QEMU `-opt key=value,…` list: commas are doubled. */
+function optionValue(v: string): string {
+  return v.replace(/,/g, ',,');
 }

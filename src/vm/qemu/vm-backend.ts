@@ -1,4 +1,4 @@
-import { promises as fs, existsSync } from 'node:fs';
+import { closeSync, promises as fs, existsSync, openSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Container } from '../../core/container.js';
 import { BackendError } from '../../core/errors.js';
@@ -7,6 +7,7 @@ import { isProcessAlive, killQuietly, waitProcessGone } from '../../core/proc.js
 import type { ImageRecord } from '../../image/types.js';
 import type { Backend, Launched, RootfsProvider } from '../backend.js';
 import { spawnMonitor } from '../spawn-monitor.js';
+import { resolveMounts, vmMountPlan, type VolumeSources } from '../mount-plan.js';
 import { detectAccel, hostTscKhz } from './accel.js';
 import { QEMU_BINARY, qemuArgs, type QemuConfig } from './command.js';
 import { removeStaleSockets, sandboxFiles } from '../sandbox-files.js';
@@ -23,6 +24,7 @@ export class VmBackend implements Backend {
   constructor(
     private readonly images: RootfsProvider,
     templatesDir: string,
+    private readonly volumes?: VolumeSources,
   ) {
     this.templates = new VmTemplates(templatesDir);
   }
@@ -30,7 +32,7 @@ export class VmBackend implements Backend {
   async prepare(c: Container, image: ImageRecord): Promise<void> {
     await this.images.rootfsDisk(image);
     // with a template, the first start copies the template's pristine disk instead
-    if (c.config.readOnly || this.templates.wanted(c)) return;
+    if (c.config.readOnly || this.wantsTemplate(c)) return;
     await makeRwDisk(sandboxFiles(c.dir).rwDisk);
   }
 
@@ -39,13 +41,32 @@ export class VmBackend implements Backend {
     const files = sandboxFiles(c.dir);
     await removeStaleSockets(c.dir);
     // only a first start: the guest kernel of a template saw the pristine disk, not this one's later content
-    if (this.templates.wanted(c) && !existsSync(files.rwDisk)) {
+    if (this.wantsTemplate(c) && !existsSync(files.rwDisk)) {
       const restored = await this.restore(c, image, base);
       if (restored) return restored;
     }
     if (!c.config.readOnly && !existsSync(files.rwDisk)) await makeRwDisk(files.rwDisk);
-    const launched = spawnMonitor(QEMU_BINARY, qemuArgs(base), files.stderr, c.dir);
-    return { ...launched, accel: base.accel };
+    const plan = c.config.mounts?.length ? vmMountPlan(await resolveMounts(c.config.mounts, this.requireVolumes())) : undefined;
+    // the writable disk as fds (3: read-only, 4: read-write): saving a checkpoint inactivates and
+    // reactivates it, which reopens it, and QEMU is `nobody` in its chroot by then
+    const fds = c.config.readOnly ? [] : [openSync(files.rwDisk, 'r'), openSync(files.rwDisk, 'r+')];
+    let launched;
+    try {
+      launched = spawnMonitor(QEMU_BINARY, qemuArgs({ ...base, ...(plan ? { mounts: plan } : {}), ...(fds.length ? { rwDiskFds: { readOnly: 3, readWrite: 4 } } : {}) }), files.stderr, c.dir, fds);
+    } finally {
+      for (const fd of fds) closeSync(fd);
+    }
+    return { ...launched, accel: base.accel, ...(plan?.guest.length ? { guestMounts: plan.guest } : {}) };
+  }
+
+  /** A template has no volume devices: a container with mounts boots. */
+  private wantsTemplate(c: Container): boolean {
+    return this.templates.wanted(c) && !c.config.mounts?.length;
+  }
+
+  private requireVolumes(): VolumeSources {
+    if (!this.volumes) throw new BackendError('this VM backend was made without a volume store', 'NO_VOLUMES');
+    return this.volumes;
   }
 
   /** Restore `c` from its image's template (built on first use); undefined: boot instead. */
