@@ -15,6 +15,7 @@ import { memoryBench } from './memory.js';
 import { cliStartup } from './cli-startup.js';
 import { apiBench } from './api.js';
 import { templateBench } from './template.js';
+import { runtimeBench } from './runtime.js';
 import { sweep, type SweepReport } from './lib/cleanup.js';
 import { loadConfig } from './lib/config.js';
 import { BenchContext, REPO } from './lib/context.js';
@@ -22,7 +23,7 @@ import { foreignQemuCount, mountsUnder } from './lib/procfs.js';
 import { markdownTable, textTable } from './lib/report.js';
 import type { Benchmark, BenchResult } from './lib/types.js';
 
-const BENCHMARKS: Benchmark[] = [bootVm, runProcess, execBench, memoryBench, cliStartup, apiBench, templateBench];
+const BENCHMARKS: Benchmark[] = [bootVm, runProcess, execBench, memoryBench, cliStartup, apiBench, templateBench, runtimeBench];
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 

@@ -1,6 +1,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { RuntimeRoot, RUNTIME } from './runtime-fixture.js';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { makeBundle, RuntimeRoot, RUNTIME } from './runtime-fixture.js';
 import { runCommand } from '../helpers/cli.js';
 
 // The runtime-spec command line itself: version, features, state, errors in the --log file.
@@ -49,4 +51,22 @@ test('unknown command and unknown flag are errors, without --log they go to stde
   const f = await runCommand(RUNTIME, ['--root', r.root, 'state', '--bogus', 'x']);
   assert.equal(f.code, 1);
   assert.match(f.stderr, /unknown flag --bogus/);
+});
+
+test('a Kubernetes pod sandbox (pause) container goes to runc, under ROOT/runc', async () => {
+  const bundle = makeBundle(path.join(r.dir, 'sandbox'), ['sleep', '100']);
+  // runc wants a full spec: start from its own template
+  rmSync(path.join(bundle, 'config.json'));
+  assert.equal((await runCommand('runc', ['spec', '--bundle', bundle])).code, 0);
+  const config = JSON.parse(readFileSync(path.join(bundle, 'config.json'), 'utf8'));
+  config.process.terminal = false;
+  config.process.args = ['sleep', '100'];
+  config.annotations = { 'io.kubernetes.cri.container-type': 'sandbox' };
+  writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(config));
+  const c = await r.rtDetached(['create', '--bundle', bundle, '--pid-file', path.join(r.dir, 'sb.pid'), 'sb1']);
+  assert.equal(c.code, 0, c.stderr);
+  assert.ok(existsSync(path.join(r.root, 'runc', 'sb1', 'state.json')), 'not runc');
+  assert.equal(JSON.parse((await r.rt(['state', 'sb1'])).stdout).status, 'created');
+  assert.equal((await r.rt(['delete', '--force', 'sb1'])).code, 0);
+  assert.ok(!existsSync(path.join(r.root, 'runc', 'sb1')));
 });
