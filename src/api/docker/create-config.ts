@@ -2,6 +2,7 @@ import type { CreateOptions } from '../../core/create-spec.js';
 import { MIN_MEMORY_MIB } from '../../core/create-spec.js';
 import type { Isolation } from '../../core/container.js';
 import { ApiError } from '../http-error.js';
+import { mountsOf } from './create-mounts.js';
 
 /** `POST /containers/create` body → core CreateOptions (the parts nestbox supports). */
 export interface CreateAction {
@@ -53,6 +54,8 @@ export function parseCreate(body: Record<string, unknown>, name: string | null):
     if (nano < 0 || nano > 64e9) throw new ApiError(400, `Range of CPUs is from 0.01 to 64.00`);
     options.cpus = Math.ceil(nano / 1e9);
   }
+  const mounts = mountsOf(body, hc);
+  if (mounts.length) options.mounts = mounts;
   const cs = hc.ConsoleSize;
   const action: CreateAction = { options };
   if (Array.isArray(cs) && cs.length === 2 && cs.every((n) => Number.isInteger(n) && n > 0 && n < 65536)) {

@@ -9,6 +9,7 @@ import { createExec, inspectExec, resizeExec, startExec } from './exec.js';
 import { inspectImage, listImages, removeImage } from './images.js';
 import { checkAuth, pullImage, pushImage } from './registry.js';
 import { tagImage } from './image-tag.js';
+import { createVolume, inspectVolume, listVolumes, pruneVolumes, removeVolume } from './volumes.js';
 
 /** The Docker Engine API routes nestbox implements (see docs/api.md). */
 export function dockerRouter(ctx: DockerContext): Router {
@@ -37,6 +38,11 @@ export function dockerRouter(ctx: DockerContext): Router {
     .on('POST', '/images/*name/push', h(pushImage))
     .on('POST', '/images/*name/tag', h(tagImage))
     .on('POST', '/auth', h(checkAuth))
+    .on('GET', '/volumes', h(listVolumes))
+    .on('POST', '/volumes/create', h(createVolume))
+    .on('POST', '/volumes/prune', h(pruneVolumes))
+    .on('GET', '/volumes/:name', h(inspectVolume))
+    .on('DELETE', '/volumes/:name', h(removeVolume))
     .on('GET', '/images/*name/json', h(inspectImage))
     .on('DELETE', '/images/*name', h(removeImage));
 }
