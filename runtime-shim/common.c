@@ -19,6 +19,7 @@ int opts_parse(struct opts *o, int argc, char **argv)
 		{ "dir", required_argument, NULL, 'd' },	    { "locks", required_argument, NULL, 'l' },
 		{ "request", required_argument, NULL, 'r' },	    { "console-socket", required_argument, NULL, 'c' },
 		{ "boot-timeout-ms", required_argument, NULL, 't' }, { "foreground", no_argument, NULL, 'f' },
+		{ "qemu-pid", required_argument, NULL, 'q' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char *save = NULL, *k;
@@ -32,6 +33,7 @@ int opts_parse(struct opts *o, int argc, char **argv)
 		case 'r': o->request = optarg; break;
 		case 'c': o->console = optarg; break;
 		case 'f': o->foreground = 1; break;
+		case 'q': o->qemu_pid = (int)strtol(optarg, NULL, 10); break;
 		case 't': o->boot_timeout_ms = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'l':
 			for (i = 0, k = strtok_r(optarg, ",", &save); k && i < CTL_PORTS; k = strtok_r(NULL, ",", &save))

@@ -9,7 +9,8 @@ struct opts {
 	char *keys[CTL_PORTS];
 	unsigned boot_timeout_ms;
 	int foreground; /* stay the runtime CLI's child (exec without --detach: it waits for us) */
-	char **qemu; /* after `--` (vm mode) */
+	char **qemu; /* after `--` (vm mode): QEMU to start as our child */
+	int qemu_pid; /* or a QEMU the runtime CLI started (restored from a template): watched by pidfd */
 };
 
 struct stdio {

@@ -1,5 +1,5 @@
 /* nestbox-runtime-shim vm   --dir D --locks K0,K1,K2,K3 --request FILE [--boot-timeout-ms N]
- *                           [--console-socket S] -- QEMU [ARG...]
+ *                           [--console-socket S] (-- QEMU [ARG...] | --qemu-pid PID)
  * nestbox-runtime-shim exec --dir D --locks K0,K1,K2,K3 --request FILE [--console-socket S]
  *
  * Started by nestbox-runtime (create / exec) with the caller's stdio on fds 0-2 and a sync pipe

@@ -25,6 +25,8 @@ struct vm {
 	struct buf request;
 	struct follow log, events;
 	pid_t qemu;
+	int qemu_fd;    /* pidfd: readable once QEMU is gone */
+	int qemu_child; /* we started it (and reap it) */
 	int qemu_gone;
 	int sigfd, lfd, ino;
 	int start_client;   /* `start` waiting for STARTED/ERROR */
@@ -38,13 +40,21 @@ static struct vm *the_vm;
 
 static int qemu_alive(void)
 {
-	int status;
+	struct pollfd p = { .fd = the_vm->qemu_fd, .events = POLLIN };
 
 	if (the_vm->qemu_gone)
 		return 0;
-	if (waitpid(the_vm->qemu, &status, WNOHANG) == the_vm->qemu)
+	if (the_vm->qemu_fd >= 0 ? poll(&p, 1, 0) > 0 : kill(the_vm->qemu, 0) && errno == ESRCH) {
 		the_vm->qemu_gone = 1;
+		if (the_vm->qemu_child)
+			waitpid(the_vm->qemu, NULL, WNOHANG);
+	}
 	return !the_vm->qemu_gone;
+}
+
+static int pidfd_of(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
 static pid_t spawn_qemu(char **argv)
@@ -72,10 +82,15 @@ static pid_t spawn_qemu(char **argv)
 /* End QEMU now (nothing in the guest needs saving) and reap it. */
 static void stop_qemu(struct vm *vm)
 {
+	struct pollfd p = { .fd = vm->qemu_fd, .events = POLLIN };
+
 	if (vm->qemu_gone)
 		return;
 	kill(vm->qemu, SIGKILL);
-	waitpid(vm->qemu, NULL, 0);
+	if (vm->qemu_child)
+		waitpid(vm->qemu, NULL, 0);
+	else if (vm->qemu_fd >= 0)
+		poll(&p, 1, 5000);
 	vm->qemu_gone = 1;
 }
 
@@ -241,9 +256,19 @@ static int boot(struct vm *vm, const struct opts *o)
 {
 	int ports[1] = { 0 }, err;
 
-	vm->qemu = spawn_qemu(o->qemu);
+	if (o->qemu_pid > 0) {
+		vm->qemu = o->qemu_pid;
+	} else {
+		vm->qemu = spawn_qemu(o->qemu);
+		vm->qemu_child = 1;
+	}
 	if (vm->qemu < 0) {
 		sync_report("error 125 fork: %s", strerror(errno));
+		return -errno;
+	}
+	vm->qemu_fd = pidfd_of(vm->qemu);
+	if (vm->qemu_fd < 0 && !vm->qemu_child) {
+		sync_report("error 125 pidfd_open %d: %s", (int)vm->qemu, strerror(errno));
 		return -errno;
 	}
 	err = chan_open(&vm->ctl, o->keys, ports, 1, o->boot_timeout_ms, qemu_alive);
@@ -270,6 +295,7 @@ static size_t build_poll(struct vm *vm, struct pollfd *p)
 	p[n++] = (struct pollfd){ .fd = vm->ctl.fd, .events = POLLIN };
 	p[n++] = (struct pollfd){ .fd = vm->run_sent ? vm->ino : -1, .events = POLLIN };
 	p[n++] = (struct pollfd){ .fd = vm->run_sent && !vm->exited ? vm->io.in : -1, .events = POLLIN };
+	p[n++] = (struct pollfd){ .fd = vm->qemu_fd, .events = POLLIN };
 	return n;
 }
 
@@ -284,16 +310,16 @@ static void drain_inotify(int fd)
 int vm_main(int argc, char **argv)
 {
 	static struct vm vm;
-	struct pollfd p[5];
+	struct pollfd p[6];
 	struct opts o;
 	int timeout;
 	uint64_t now;
 
-	if (opts_parse(&o, argc, argv) || !o.qemu) {
+	if (opts_parse(&o, argc, argv) || (!o.qemu == !o.qemu_pid)) {
 		sync_report("error 125 nestbox-runtime-shim vm: bad arguments");
 		return 2;
 	}
-	vm = (struct vm){ .start_client = -1, .lfd = -1, .ino = -1, .ctl = { .fd = -1, .lock = -1 } };
+	vm = (struct vm){ .start_client = -1, .lfd = -1, .ino = -1, .qemu_fd = -1, .ctl = { .fd = -1, .lock = -1 } };
 	the_vm = &vm;
 	if (setup_common(&o, &vm.request, &vm.io))
 		return 125;

@@ -10,7 +10,11 @@ import { BundleError } from './errors.js';
 import { reportMounts } from './mounts.js';
 import { RuntimeStore, type RuntimeRecord } from './state-store.js';
 import { ctlLockKeys, qemuErrTail, vmFiles } from './vm-files.js';
-import { haltVm, prepareDisks, vmCommand } from './vm-sandbox.js';
+import { haltVm, prepareRwDisk, vmCommand, vmConfig } from './vm-sandbox.js';
+import { cachedRootDisk } from './disk-cache.js';
+import { dataDir } from './data-dir.js';
+import { restoreVm } from './vm-template.js';
+import { killQuietly } from '../core/proc.js';
 import { vmSize } from './vm-size.js';
 import { parseError, spawnWaiter, type Waiter } from './waiter.js';
 
@@ -50,8 +54,9 @@ export async function createVm(ctx: RuntimeContext, id: string, bundle: Bundle, 
   let waiter: Waiter | undefined;
   try {
     await store.locked(id, async () => {
-      await prepareDisks(dir, bundle.rootfs, readOnly);
       const files = vmFiles(dir);
+      const { disk, key } = await cachedRootDisk(dataDir(ctx.root), bundle.rootfs);
+      const config = vmConfig(dir, disk, size.memoryMiB, size.cpus, readOnly);
       const request = encode.run({
         args: proc.args,
         env: proc.env,
@@ -64,17 +69,25 @@ export async function createVm(ctx: RuntimeContext, id: string, bundle: Bundle, 
         machineId: randomBytes(16).toString('hex'),
       });
       await fs.writeFile(files.runRequest, request, { mode: 0o600 });
+      const restored = await restoreVm(ctx.log, dataDir(ctx.root), config, key);
+      if (!restored && !readOnly) await prepareRwDisk(dir);
       const args = ['vm', '--dir', dir, '--locks', ctlLockKeys(dir).join(','), '--request', files.runRequest, '--boot-timeout-ms', String(BOOT_TIMEOUT_MS)];
       if (opts.consoleSocket) args.push('--console-socket', opts.consoleSocket);
-      args.push('--', ...vmCommand(dir, size.memoryMiB, size.cpus, readOnly));
-      waiter = await spawnWaiter(args, dir, BOOT_TIMEOUT_MS + 10_000);
+      if (restored) args.push('--qemu-pid', String(restored.pid));
+      else args.push('--', ...vmCommand(config));
+      try {
+        waiter = await spawnWaiter(args, dir, BOOT_TIMEOUT_MS + 10_000);
+      } catch (err) {
+        if (restored) killQuietly(restored.pid, 'SIGKILL');
+        throw err;
+      }
       const failed = parseError(waiter.report);
       if (failed || !waiter.report.startsWith('ok ')) {
         throw new BackendError(`create ${id}: ${failed?.message ?? `unexpected report "${waiter.report}" from the waiter`}${qemuErrTail(dir)}`, 'START_FAILED');
       }
       if (opts.pidFile) await writeFileAtomic(opts.pidFile, String(waiter.pid), 0o644);
       await store.write({ ...record, status: 'created', pid: waiter.pid, ...(waiter.pidStart ? { pidStart: waiter.pidStart } : {}) });
-      ctx.log.debug(`created ${id}: waiter pid ${waiter.pid}, ${size.memoryMiB} MiB, ${size.cpus} vCPU`);
+      ctx.log.debug(`created ${id}: waiter pid ${waiter.pid}, ${size.memoryMiB} MiB, ${size.cpus} vCPU, ${restored ? 'restored from a template' : 'booted'}`);
     });
   } catch (err) {
     await haltVm(dir, waiter?.pid, waiter?.pidStart).catch(() => undefined);

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { processesMatching, runCommand } from '../helpers/cli.js';
 import { BUSYBOX_ARCHIVE, RUNTIME } from './runtime-fixture.js';
+import { dataDir } from '../../src/runtime/data-dir.js';
 
 // Debian's containerd, started here with its own root, state, socket and config; its runc shim
 // (containerd-shim-runc-v2) calls nestbox-runtime as `ctr run --runc-binary` asks.
@@ -61,6 +62,7 @@ after(async () => {
   await new Promise((r) => daemon.once('exit', r));
   rmSync(dir, { recursive: true, force: true });
   rmSync(runtimeRoot, { recursive: true, force: true });
+  rmSync(dataDir(runtimeRoot), { recursive: true, force: true });
 });
 
 test('ctr run --rm --runc-binary nestbox-runtime: a VM, its output and exit code', async () => {

@@ -2,10 +2,11 @@
 // (its own storage, run root and tmp dir; busybox loaded from the set-up's OCI archive).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, closeSync, copyFileSync, openSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { REPO, processesMatching, runCommand, type CliResult, type RunOptions } from '../helpers/cli.js';
+import { dataDir } from '../../src/runtime/data-dir.js';
 
 export const RUNTIME = path.join(REPO, 'bin', 'nestbox-runtime');
 export const BUSYBOX_ARCHIVE = path.join(REPO, 'build', 'images', 'busybox.oci.tar');
@@ -46,8 +47,14 @@ export class RuntimeRoot {
     return readFileSync(this.log, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { level: string; msg: string; time: string });
   }
 
+  /** Its disks and templates (outside the root: src/runtime/data-dir.ts). */
+  get data(): string {
+    return dataDir(this.root);
+  }
+
   dispose(): void {
     rmSync(this.dir, { recursive: true, force: true });
+    rmSync(this.data, { recursive: true, force: true });
   }
 }
 
@@ -58,6 +65,8 @@ export class RuntimeRoot {
 export class Podman {
   readonly dir = mkdtempSync(path.join(tmpdir(), 'nestbox-podman-'));
   readonly runtimeRoot = '/run/nestbox-runtime';
+  /** The default root's disks and templates that existed before (only ours are removed). */
+  private readonly dataBefore = new DataSnapshot(dataDir(this.runtimeRoot));
 
   private base(): string[] {
     return [
@@ -97,6 +106,27 @@ export class Podman {
     // vfs layers and podman's own files; nothing is mounted with vfs
     await runCommand('podman', [...this.base(), 'system', 'reset', '-f']).catch(() => undefined);
     rmSync(this.dir, { recursive: true, force: true });
+    this.dataBefore.removeNew();
+  }
+}
+
+/** What a data directory holds now, to remove later what a test added (disks, templates). */
+export class DataSnapshot {
+  private readonly before: Set<string>;
+
+  constructor(private readonly dir: string) {
+    this.before = new Set(this.entries());
+  }
+
+  private entries(): string[] {
+    return ['disks', 'templates'].flatMap((d) => {
+      const full = path.join(this.dir, d);
+      return existsSync(full) ? readdirSync(full).map((n) => path.join(full, n)) : [];
+    });
+  }
+
+  removeNew(): void {
+    for (const e of this.entries()) if (!this.before.has(e)) rmSync(e, { recursive: true, force: true });
   }
 }
 
