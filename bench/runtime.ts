@@ -61,7 +61,7 @@ export const runtimeBench: Benchmark = {
       checks.push({ variant: vm.name, target: `≤ ${TARGET_RATIO}× nestbox run --rm (median)`, metric: 'median ratio vs nestbox run', value: +ratio.toFixed(3), pass: ratio <= TARGET_RATIO });
     }
     if (proc?.stats && variants[0]?.stats) notes.push(`process isolation through nestbox-runtime adds node's start-up to every runc call: ${(proc.stats.median / variants[0].stats.median).toFixed(2)}× podman with runc`);
-    notes.push('nestbox-runtime copies the bundle rootfs into an erofs disk per container and boots a VM (templates are not used by the runtime yet); private podman under the temp dir, --network none');
+    notes.push('nestbox-runtime keeps one erofs root disk and one VM template per rootfs content (the warm-up run builds them), as nestbox run keeps one template per image; private podman under the temp dir, --network none');
     return { variants, checks, notes };
   },
 };
