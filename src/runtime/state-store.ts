@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { readJson, writeJsonAtomic } from '../core/atomic.js';
 import { ConflictError } from '../core/errors.js';
 import { ContainerNotFoundError } from './errors.js';
+import { dataDir } from './data-dir.js';
 import { Lock } from '../core/lock.js';
 import { isProcessAlive } from '../core/proc.js';
 
@@ -27,7 +28,7 @@ export type OciStatus = 'creating' | 'created' | 'running' | 'paused' | 'stopped
 
 /**
  * VM containers under `<root>/vm/<id>/` (the sandbox directory QEMU runs in, plus
- * `runtime.json`); runc keeps its own under `<root>/runc/`. Writes are atomic renames and
+ * `runtime.json`; a symlink into the data directory); runc keeps its own under `<root>/runc/`. Writes are atomic renames and
  * transitions happen under a per-container lock.
  */
 export class RuntimeStore {
@@ -56,19 +57,32 @@ export class RuntimeStore {
     return existsSync(this.dir(id)) || this.isRunc(id);
   }
 
-  /** Claim the ID: the directory is made with O_EXCL semantics, so two creates cannot both win. */
+  /**
+   * Claim the ID. The container's directory (disks, logs, sockets) lives in the data directory on
+   * disk; `<root>/vm/<id>` is a symlink to it, made exclusively, so two creates cannot both win and
+   * the root under /run (memory) holds no large file.
+   */
   async claim(record: RuntimeRecord): Promise<string> {
     if (this.isRunc(record.id)) throw new ConflictError(`container "${record.id}" already exists`, 'ID_IN_USE');
     await fs.mkdir(this.vmRoot, { recursive: true, mode: 0o711 });
+    await fs.mkdir(path.dirname(this.dataOf(record.id)), { recursive: true, mode: 0o711 });
+    const target = await fs.mkdtemp(`${this.dataOf(record.id)}.`);
+    await fs.chmod(target, 0o711);
     const dir = this.dir(record.id);
     try {
-      await fs.mkdir(dir, { mode: 0o711 });
+      await fs.symlink(target, dir);
     } catch (err) {
+      await fs.rm(target, { recursive: true, force: true });
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new ConflictError(`container "${record.id}" already exists`, 'ID_IN_USE');
       throw err;
     }
     await writeJsonAtomic(this.file(record.id), record, 0o600);
     return dir;
+  }
+
+  /** Prefix of the container's directory in the data directory (a unique suffix is added). */
+  private dataOf(id: string): string {
+    return path.join(dataDir(this.root), 'containers', id);
   }
 
   async read(id: string): Promise<RuntimeRecord> {
@@ -97,7 +111,13 @@ export class RuntimeStore {
   }
 
   async remove(id: string): Promise<void> {
-    await fs.rm(this.dir(id), { recursive: true, force: true });
+    const dir = this.dir(id);
+    const target = await fs.readlink(dir).catch(() => undefined);
+    // only ever a directory under our data directory
+    if (target && path.dirname(target) === path.dirname(this.dataOf(id)) && path.basename(target).startsWith(`${id}.`)) {
+      await fs.rm(target, { recursive: true, force: true });
+    }
+    await fs.rm(dir, { recursive: true, force: true });
   }
 
   async ids(): Promise<string[]> {

@@ -34,6 +34,8 @@ export async function restoreVm(log: RuntimeLog, data: string, config: QemuConfi
   } catch (err) {
     log.warn(`template ${template.key} failed to restore (${(err as Error).message}); removed, booting instead`);
     await templates.discardBroken(template.key, (err as Error).message);
+    // remembered like a failed build, so the next containers boot rather than build it again at once
+    await templates.store.recordFailure(template.key, `restore failed: ${(err as Error).message}`);
     return undefined;
   }
 }

@@ -104,8 +104,9 @@ test('kill of a created container ends it; its waiter dies by that signal', asyn
   await nothingLeft('c2');
 });
 
-test('containers of one rootfs share one root disk and one VM template (in the data dir, not the root)', () => {
+test('containers of one rootfs share one root disk and at most one VM template (in the data dir, not the root)', () => {
   const entries = (d: string) => (existsSync(path.join(r.data, d)) ? readdirSync(path.join(r.data, d)).filter((n) => !n.startsWith('.')) : []);
   assert.equal(entries('disks').length, 1, `disks: ${entries('disks').join(', ')}`);
-  assert.equal(entries('templates').length, 1, `templates: ${entries('templates').join(', ')}`);
+  // one template, unless it could not be restored (then it is removed and the containers boot)
+  assert.ok(entries('templates').length <= 1, `templates: ${entries('templates').join(', ')}`);
 });
