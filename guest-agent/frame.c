@@ -83,12 +83,12 @@ void buf_free(struct buf *b)
 
 int host_type(uint8_t t)
 {
-	return t >= MSG_HELLO && t <= MSG_RESIZE;
+	return t >= MSG_HELLO && t <= MSG_REIDENTIFY;
 }
 
 int guest_type(uint8_t t)
 {
-	return t >= MSG_R_HELLO && t <= MSG_READY;
+	return t >= MSG_R_HELLO && t <= MSG_IDENTIFIED;
 }
 
 int frame_decode(const uint8_t *p, size_t n, int (*known)(uint8_t), struct frame *f)

@@ -16,6 +16,7 @@ enum msg_type {
 	MSG_STDIN = 0x04,
 	MSG_KILL = 0x05,
 	MSG_RESIZE = 0x06,
+	MSG_REIDENTIFY = 0x07,
 	MSG_R_HELLO = 0x81,
 	MSG_STARTED = 0x82,
 	MSG_STDOUT = 0x83,
@@ -23,6 +24,7 @@ enum msg_type {
 	MSG_EXIT = 0x85,
 	MSG_ERROR = 0x86,
 	MSG_READY = 0x87,
+	MSG_IDENTIFIED = 0x88,
 };
 
 enum tag {

@@ -1,4 +1,4 @@
-/* Host requests: HELLO, RUN, EXEC, STDIN, KILL, RESIZE (docs/guest-protocol.md). */
+/* Host requests: HELLO, RUN, EXEC, STDIN, KILL, RESIZE, REIDENTIFY (docs/guest-protocol.md). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -204,15 +204,29 @@ static int check_request(const struct frame *f, struct request *r, char *msg, si
 	return 0;
 }
 
+/* TIME_NS sets the guest clock; ENTROPY is added to the kernel's pool and forces a reseed. */
+static void set_clock_and_reseed(const struct request *r)
+{
+	struct timespec ts;
+	int err;
+
+	if (r->have & 1u << TAG_TIME_NS) {
+		ts.tv_sec = (time_t)(r->time_ns / 1000000000u);
+		ts.tv_nsec = (long)(r->time_ns % 1000000000u);
+		if (clock_settime(CLOCK_REALTIME, &ts))
+			say("set clock: %s", strerror(errno));
+	}
+	if (r->entropy_len && (err = entropy_add(r->entropy, r->entropy_len)))
+		say("reseed the random number generator: %s", strerror(-err));
+}
+
 static void handle_run(struct agent *a, int port, const struct frame *f)
 {
 	struct buf *events = &a->ports[PORT_EVENTS].out;
 	struct request r;
 	struct session *s;
-	struct timespec ts;
 	const char *hostname;
 	char msg[512];
-	int err;
 
 	if (a->state != STATE_BOOTED || f->session != 0) {
 		send_error(port_queue(a, port), f->session, 125,
@@ -226,16 +240,9 @@ static void handle_run(struct agent *a, int port, const struct frame *f)
 		a->shutdown = 1;
 		return;
 	}
-	if (r.have & 1u << TAG_TIME_NS) {
-		ts.tv_sec = (time_t)(r.time_ns / 1000000000u);
-		ts.tv_nsec = (long)(r.time_ns % 1000000000u);
-		if (clock_settime(CLOCK_REALTIME, &ts))
-			say("set clock: %s", strerror(errno));
-	}
 	/* a sandbox restored from a template shares its generator state with every other one
 	 * restored from it until this reseed */
-	if (r.entropy_len && (err = entropy_add(r.entropy, r.entropy_len)))
-		say("reseed the random number generator: %s", strerror(-err));
+	set_clock_and_reseed(&r);
 	hostname = r.hostname && *r.hostname ? r.hostname : "localhost";
 	snprintf(a->hostname, sizeof(a->hostname), "%s", hostname);
 	a->writable = r.readonly != 1;
@@ -325,6 +332,67 @@ static void handle_resize(struct agent *a, int port, const struct frame *f)
 	request_free(&r);
 }
 
+/* A hostname the kernel and /etc/hosts accept: 1-63 of [A-Za-z0-9.-], not starting with '-'. */
+static int hostname_ok(const char *h)
+{
+	size_t i, n = strlen(h);
+
+	if (n < 1 || n > 63 || h[0] == '-')
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((h[i] >= 'a' && h[i] <= 'z') || (h[i] >= 'A' && h[i] <= 'Z') || (h[i] >= '0' && h[i] <= '9') ||
+		      h[i] == '.' || h[i] == '-'))
+			return 0;
+	return 1;
+}
+
+/* Give a running sandbox a new identity: a restored checkpoint (TIME_NS, ENTROPY) or a fork
+ * (also HOSTNAME, MACHINE_ID). Answered with IDENTIFIED, or ERROR 125 (nothing changed when
+ * the request was invalid). */
+static void handle_reidentify(struct agent *a, int port, const struct frame *f)
+{
+	struct buf *q = port_queue(a, port);
+	struct request r;
+	const char *why;
+	char line[300], hosts[512];
+	int err = 0;
+
+	if (a->state != STATE_RUNNING) {
+		send_error(q, f->session, 125, "REIDENTIFY needs a running container", 0);
+		return;
+	}
+	if (request_parse(f->payload, f->len, &r, &why)) {
+		send_error(q, f->session, 125, why, 0);
+		return;
+	}
+	if (r.hostname && !hostname_ok(r.hostname)) {
+		send_error(q, f->session, 125, "invalid HOSTNAME (want 1-63 of [A-Za-z0-9.-])", 0);
+		request_free(&r);
+		return;
+	}
+	set_clock_and_reseed(&r);
+	if (r.hostname) {
+		snprintf(a->hostname, sizeof(a->hostname), "%s", r.hostname);
+		if (sethostname(r.hostname, strlen(r.hostname)))
+			err = -errno;
+		snprintf(line, sizeof(line), "%s\n", r.hostname);
+		snprintf(hosts, sizeof(hosts),
+			 "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n", r.hostname);
+		if (!err && a->writable)
+			err = write_file(NEWROOT "/etc/hostname", line, 0644) ?: write_file(NEWROOT "/etc/hosts", hosts, 0644);
+	}
+	if (!err && r.machine_id[0] && a->writable) {
+		snprintf(line, sizeof(line), "%s\n", r.machine_id);
+		unlink(NEWROOT "/etc/machine-id"); /* never write through a link the image put there */
+		err = write_file(NEWROOT "/etc/machine-id", line, 0444);
+	}
+	if (err)
+		send_error(q, f->session, 125, strerror(-err), 0);
+	else
+		send_frame(q, MSG_IDENTIFIED, f->session, NULL);
+	request_free(&r);
+}
+
 void handle_frame(struct agent *a, int port, const struct frame *f)
 {
 	switch (f->type) {
@@ -345,6 +413,9 @@ void handle_frame(struct agent *a, int port, const struct frame *f)
 		break;
 	case MSG_RESIZE:
 		handle_resize(a, port, f);
+		break;
+	case MSG_REIDENTIFY:
+		handle_reidentify(a, port, f);
 		break;
 	}
 }

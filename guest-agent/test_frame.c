@@ -73,7 +73,7 @@ static void test_decode_rejects(void)
 	header(b, 2, MSG_HELLO, 0, 0);
 	CHECK(frame_decode(b, 8, host_type, &f) == -EBADMSG);
 	CHECK(frame_decode(b, 1, host_type, &f) == -EBADMSG); /* rejected from the first byte */
-	header(b, 1, 0x07, 0, 0);
+	header(b, 1, 0x08, 0, 0);
 	CHECK(frame_decode(b, 8, host_type, &f) == -EPROTO);
 	header(b, 1, MSG_EXIT, 0, 0); /* a guest->host type sent to the guest */
 	CHECK(frame_decode(b, 8, host_type, &f) == -EPROTO);

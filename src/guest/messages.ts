@@ -31,7 +31,14 @@ export type GuestEvent =
   | { kind: 'output'; session: number; stream: 'stdout' | 'stderr'; data: Buffer; timeNs?: bigint }
   | { kind: 'exit'; session: number; code: number; signal?: number; message?: string }
   | { kind: 'error'; session: number; code: 125 | 126 | 127; message: string }
-  | { kind: 'ready'; session: number; agent: string };
+  | { kind: 'ready'; session: number; agent: string }
+  | { kind: 'identified'; session: number };
+
+/** What REIDENTIFY changes in a running guest: a restored checkpoint's clock and entropy; a fork's hostname and machine-id too. */
+export interface Identity {
+  hostname?: string;
+  machineId?: string;
+}
 
 function processFields(spec: ProcessSpec): FieldWriter {
   return new FieldWriter()
@@ -60,6 +67,13 @@ export const encode = {
         .bytes(Tag.ENTROPY, randomBytes(ENTROPY_BYTES))
         .strs(Tag.MOUNT, spec.mounts ?? [])
         .build(),
+    ),
+  /** Sets the guest clock and reseeds its generator; with a hostname and machine-id, gives it a new identity (a fork). */
+  reidentify: (id: Identity, now: bigint = BigInt(Date.now()) * 1_000_000n) =>
+    encodeFrame(
+      MsgType.REIDENTIFY,
+      0,
+      new FieldWriter().str(Tag.HOSTNAME, id.hostname).str(Tag.MACHINE_ID, id.machineId).u64(Tag.TIME_NS, now).bytes(Tag.ENTROPY, randomBytes(ENTROPY_BYTES)).build(),
     ),
   exec: (session: number, spec: ProcessSpec) => encodeFrame(MsgType.EXEC, session, processFields(spec).build()),
   stdin: (session: number, data: Uint8Array) => encodeFrame(MsgType.STDIN, session, data),
@@ -108,6 +122,8 @@ export function decodeGuestFrame(frame: Frame, timestamped = false): GuestEvent 
     }
     case MsgType.READY:
       return { kind: 'ready', session, agent: Fields.parse(frame.payload).str(Tag.AGENT) ?? '' };
+    case MsgType.IDENTIFIED:
+      return { kind: 'identified', session };
     default:
       throw new GuestProtocolError(`guest sent host-only message type 0x${frame.type.toString(16)}`);
   }

@@ -12,6 +12,7 @@ export const MsgType = {
   STDIN: 0x04,
   KILL: 0x05,
   RESIZE: 0x06,
+  REIDENTIFY: 0x07,
   R_HELLO: 0x81,
   STARTED: 0x82,
   STDOUT: 0x83,
@@ -19,6 +20,7 @@ export const MsgType = {
   EXIT: 0x85,
   ERROR: 0x86,
   READY: 0x87,
+  IDENTIFIED: 0x88,
 } as const;
 export type MsgTypeValue = (typeof MsgType)[keyof typeof MsgType];
 const KNOWN_TYPES = new Set<number>(Object.values(MsgType));

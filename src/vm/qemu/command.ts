@@ -18,7 +18,7 @@ export interface QemuConfig {
   /** Extra kernel command line words. */
   append?: string[];
   /** Guest RAM in a file (VM templates): `share` for the template itself, private copy-on-write for its clones. */
-  ramFile?: { path: string; share: boolean };
+  ramFile?: { path: string; share: boolean; id?: string };
   /** Wait for device state (`-incoming defer`, then QMP migrate-incoming): a sandbox restored from a template. */
   incoming?: boolean;
   /**
@@ -89,7 +89,9 @@ export function qemuArgs(c: QemuConfig): string[] {
     '-kernel', c.kernel,
     '-initrd', c.initrd,
     '-append', ['console=ttyS0', 'reboot=t', 'panic=-1', 'quiet', 'loglevel=3', 'nomodeset', ...tscHint(c), ...(c.append ?? [])].join(' '),
-    ...(c.ramFile ? ['-object', `memory-backend-file,id=ram,size=${c.memoryMiB}M,mem-path=${c.ramFile.path},share=${c.ramFile.share ? 'on' : 'off'}`, '-machine', 'memory-backend=ram'] : []),
+    // the backend's id names the RAM block in a saved state: `ram` (templates), or `microvm.ram` to
+    // match a booted guest's default RAM (checkpoints and forks must load under the saver's name)
+    ...(c.ramFile ? ['-object', `memory-backend-file,id=${c.ramFile.id ?? 'ram'},size=${c.memoryMiB}M,mem-path=${c.ramFile.path},share=${c.ramFile.share ? 'on' : 'off'}`, '-machine', `memory-backend=${c.ramFile.id ?? 'ram'}`] : []),
     ...(c.incoming ? ['-incoming', 'defer'] : []),
     '-device', 'virtio-rng-device',
     '-device', 'virtio-serial-device,max_ports=8',

@@ -1,5 +1,5 @@
 import * as net from 'node:net';
-import { createWriteStream, promises as fs } from 'node:fs';
+import { closeSync, createWriteStream, openSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BackendError } from '../../core/errors.js';
@@ -9,10 +9,20 @@ import type { QmpClient } from './qmp.js';
  * Saving and loading a VM's device state through QMP migration (QEMU 7.2 has no `file:`
  * migration URI). Guest RAM lives in a file (`memory-backend-file`) and is left out of the
  * stream by the `x-ignore-shared` capability: the stream holds CPU and device state only
- * (tens of KiB). Templates use this now; checkpoints can reuse it.
+ * (tens of KiB). Checkpoints save a full stream instead (`ignoreShared: false`): RAM and all.
  */
 
-const IGNORE_SHARED = { capabilities: [{ capability: 'x-ignore-shared', state: true }] };
+const ignoreShared = (state: boolean) => ({ capabilities: [{ capability: 'x-ignore-shared', state }] });
+/** No bandwidth cap while the guest is stopped (QEMU's default, 128 MiB/s, doubles a full save's time). */
+const UNLIMITED = { 'max-bandwidth': 64 * 1024 ** 3, 'downtime-limit': 60_000 };
+
+export interface StateOptions {
+  /**
+   * Leave RAM in shared memory-backend-files out of the stream (x-ignore-shared; default true:
+   * templates). false: a full stream with RAM (checkpoints). Saver and loader must agree.
+   */
+  ignoreShared?: boolean;
+}
 /** Name of the socket the host listens on while QEMU saves (inside QEMU's chroot: its cwd). */
 const SAVE_SOCKET = 'save.sock';
 
@@ -27,9 +37,10 @@ interface MigrateInfo {
  * `dir`, QEMU's chroot, which QEMU (dropped to `nobody`) may enter only while this runs. The
  * VM stays stopped afterwards.
  */
-export async function saveDeviceState(qmp: QmpClient, dir: string, out: string, timeoutMs = 30_000): Promise<{ bytes: number; ms: number }> {
+export async function saveDeviceState(qmp: QmpClient, dir: string, out: string, timeoutMs = 30_000, opts: StateOptions = {}): Promise<{ bytes: number; ms: number }> {
   const t0 = Date.now();
-  await qmp.execute('migrate-set-capabilities', IGNORE_SHARED);
+  await qmp.execute('migrate-set-capabilities', ignoreShared(opts.ignoreShared ?? true));
+  await qmp.execute('migrate-set-parameters', UNLIMITED);
   await qmp.execute('stop');
   const sockPath = path.join(dir, SAVE_SOCKET);
   await fs.rm(sockPath, { force: true });
@@ -51,7 +62,7 @@ export async function saveDeviceState(qmp: QmpClient, dir: string, out: string, 
   received.catch(() => undefined);
   const mode = (await fs.stat(dir)).mode & 0o777;
   try {
-    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(sockPath, resolve));
+    await listenUnix(server, dir, SAVE_SOCKET);
     await fs.chmod(sockPath, 0o666);
     await fs.chmod(dir, mode | 0o011); // search only: QEMU must not list or read anything else
     await qmp.execute('migrate', { uri: `unix:${SAVE_SOCKET}` });
@@ -85,8 +96,8 @@ export async function saveDeviceState(qmp: QmpClient, dir: string, out: string, 
  * Load device state from `fd` (an fd QEMU inherited, started with `-incoming defer`) and let
  * the guest run. A guest that was stopped when saved stays paused after loading until `cont`.
  */
-export async function loadDeviceState(qmp: QmpClient, fd: number, timeoutMs = 10_000): Promise<void> {
-  await qmp.execute('migrate-set-capabilities', IGNORE_SHARED);
+export async function loadDeviceState(qmp: QmpClient, fd: number, timeoutMs = 10_000, opts: StateOptions & { resume?: boolean } = {}): Promise<void> {
+  await qmp.execute('migrate-set-capabilities', ignoreShared(opts.ignoreShared ?? true));
   await qmp.execute('migrate-incoming', { uri: `fd:${fd}` });
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -98,5 +109,17 @@ export async function loadDeviceState(qmp: QmpClient, fd: number, timeoutMs = 10
     if (Date.now() > deadline) throw new BackendError(`restore VM state: not loaded within ${timeoutMs} ms`, 'RESTORE_FAILED');
     await sleep(2);
   }
-  await qmp.execute('cont');
+  if (opts.resume ?? true) await qmp.execute('cont');
+}
+
+/** Listen on unix socket `name` in `dir`; a path too long for sun_path (deep state roots) is bound through /proc/self/fd. */
+async function listenUnix(server: net.Server, dir: string, name: string): Promise<void> {
+  const full = path.join(dir, name);
+  if (Buffer.byteLength(full) <= 107) return new Promise<void>((resolve, reject) => server.once('error', reject).listen(full, resolve));
+  const fd = openSync(dir, 'r');
+  try {
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(`/proc/self/fd/${fd}/${name}`, resolve));
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -92,8 +92,8 @@ export class VmBackend implements Backend {
     }
   }
 
-  /** The QEMU configuration of a sandbox (and of the template it may be restored from). */
-  private async config(memoryMiB: number, cpus: number, dir: string, image: ImageRecord, rwDisk: boolean): Promise<QemuConfig> {
+  /** The QEMU configuration of a sandbox (and of the template it may be restored from; checkpoints, forks). */
+  async config(memoryMiB: number, cpus: number, dir: string, image: ImageRecord, rwDisk: boolean): Promise<QemuConfig> {
     const guest = guestDir();
     const kernel = path.join(guest, 'vmlinux');
     const initrd = path.join(guest, 'initramfs.cpio');

@@ -1,0 +1,239 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { Container } from './container.js';
+import type { Engine } from './engine.js';
+import { ConflictError, NotFoundError } from './errors.js';
+import { Lock } from './lock.js';
+import { isProcessAlive } from './proc.js';
+import { VERSION } from './version.js';
+import { CHECKPOINT_FILES, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, digestFile, digestStable, type CheckpointKind, type CheckpointManifest } from './checkpoint-manifest.js';
+import { CheckpointStore } from './checkpoint-store.js';
+import { agentVersion, checkForeign, foreignness, hostIdentity } from './checkpoint-identity.js';
+import { createContinuation, discard, launchSaved, ramBlockOf, sweepContinuations } from './saved-sandbox.js';
+import { sandboxFiles } from '../vm/sandbox-files.js';
+import { packDisk, qmpCommand, qmpStatus, quitVm, saveFullState, unpackDisk, checkPackedDisk } from '../vm/qemu/checkpoint-vm.js';
+import type { VmBackend } from '../vm/qemu/vm-backend.js';
+
+export interface CheckpointCreateOptions {
+  /** Keep the container running afterwards (default: it is stopped, as with `docker checkpoint create`). */
+  leaveRunning?: boolean;
+  /** Only the writable layer: restoring it boots a fresh guest on that filesystem. */
+  diskOnly?: boolean;
+}
+
+export interface CheckpointResult {
+  manifest: CheckpointManifest;
+  /** How long the guest was stopped (full checkpoints), ms. */
+  pausedMs?: number;
+  totalMs: number;
+}
+
+/**
+ * Checkpoints of VM sandboxes (docs/checkpoints.md): full (memory, CPUs, devices and the writable
+ * layer) or disk-only; restore into a new container; export/import as a tar a user can copy.
+ */
+export class Checkpoints {
+  readonly store: CheckpointStore;
+
+  constructor(private readonly engine: Engine) {
+    this.store = new CheckpointStore(path.join(engine.root, 'checkpoints'));
+  }
+
+  /** Undo what killed writers left: temp directories, sources left stopped, half-made containers. */
+  async sweep(): Promise<void> {
+    for (const owner of await this.store.sweep()) {
+      if (typeof owner.resume !== 'string') continue;
+      const c = await this.engine.store.load(owner.resume).catch(() => undefined);
+      if (!c || c.state.status !== 'running' || !isProcessAlive(c.state.pid, c.state.pidStart)) continue;
+      const status = await qmpStatus(c.dir);
+      if (status === 'paused' || status === 'postmigrate' || status === 'finish-migrate') await qmpCommand(c.dir, 'cont').catch(() => undefined);
+    }
+    await sweepContinuations(this.engine);
+  }
+
+  async create(ref: string, name: string, opts: CheckpointCreateOptions = {}): Promise<CheckpointResult> {
+    const t0 = Date.now();
+    await this.sweep();
+    if (this.store.exists(name)) throw new ConflictError(`checkpoint ${name} already exists`, 'CHECKPOINT_EXISTS');
+    const found = await this.engine.inspect(ref);
+    checkable(found);
+    const lock = await Lock.tryAcquire(this.engine.root, `start-${found.config.id}`);
+    if (!lock) throw new ConflictError(`container ${found.config.name} is being started or removed`, 'ALREADY_STARTING');
+    try {
+      let c = await this.engine.inspect(found.config.id);
+      const live = c.state.status === 'running' || c.state.status === 'paused';
+      const kind: CheckpointKind = opts.diskOnly ? 'disk' : 'full';
+      if (kind === 'full' && !live) throw new ConflictError(`cannot checkpoint container ${c.config.name}: it is not running (a disk-only checkpoint, --disk-only, works on a stopped one)`, 'NOT_RUNNING');
+      if (kind === 'disk' && c.config.readOnly) throw new ConflictError(`container ${c.config.name} is read-only: it has no writable layer to checkpoint`, 'NOT_SUPPORTED');
+      const vm = this.engine.backend(c) as VmBackend;
+      const image = await this.engine.images.resolve(c.config.imageId);
+      const base = await vm.config(c.config.memoryMiB, c.config.cpus, c.dir, image, !c.config.readOnly);
+      const [host, rootDisk, agent] = await Promise.all([hostIdentity(base), digestStable(base.rootDisk), agentVersion(c)]);
+      const wasRunning = c.state.status === 'running';
+      const tmp = await this.store.tempDir(name, live && wasRunning ? { resume: c.config.id } : {});
+      const file = (n: string) => path.join(tmp, n);
+      const files = sandboxFiles(c.dir);
+      let pausedMs: number | undefined;
+      try {
+        if (kind === 'full') {
+          const p0 = Date.now();
+          await saveFullState(c.dir, file(CHECKPOINT_FILES.state), wasRunning);
+          try {
+            if (!c.config.readOnly) await packDisk(files.rwDisk, file(CHECKPOINT_FILES.disk));
+            await copyChannelFiles(c.dir, tmp);
+          } catch (err) {
+            if (wasRunning) await qmpCommand(c.dir, 'cont').catch(() => undefined);
+            throw err;
+          }
+          if (opts.leaveRunning) {
+            if (wasRunning) await qmpCommand(c.dir, 'cont');
+            pausedMs = Date.now() - p0;
+          } else {
+            pausedMs = Date.now() - p0;
+            await quitVm(c.dir, c.state.pid, c.state.pidStart);
+            c = await this.engine.store.update(c.config.id, (cur) => ({ ...cur.state, status: 'exited', exitCode: 0, finishedAt: new Date().toISOString() }));
+          }
+        } else if (live && opts.leaveRunning) {
+          // the guest's page cache is not on the disk: ask it to sync, then stop it while the disk is copied
+          await this.engine.exec(c, { args: ['sync'], env: [], cwd: '/', tty: false, stdin: false }, { onOutput: () => undefined }).catch(() => undefined);
+          if (wasRunning) await qmpCommand(c.dir, 'stop');
+          try {
+            await packDisk(files.rwDisk, file(CHECKPOINT_FILES.disk));
+            await copyChannelFiles(c.dir, tmp);
+          } finally {
+            if (wasRunning) await qmpCommand(c.dir, 'cont');
+          }
+        } else {
+          // the agent syncs and unmounts when the main process exits: the disk is clean after a stop
+          if (live) await this.engine.stop(c.config.id);
+          await packDisk(files.rwDisk, file(CHECKPOINT_FILES.disk));
+          await copyChannelFiles(c.dir, tmp);
+        }
+        const manifest: CheckpointManifest = {
+          format: CHECKPOINT_FORMAT,
+          version: CHECKPOINT_VERSION,
+          nestboxVersion: VERSION,
+          name,
+          kind,
+          created: new Date().toISOString(),
+          source: { id: c.config.id, name: c.config.name },
+          container: c.config,
+          ...(kind === 'full' && c.state.guestPid ? { guestPid: c.state.guestPid } : {}),
+          image: { ref: c.config.image, id: image.id, chainId: image.chainId, rootDisk },
+          guest: { ...host, agent },
+          memoryMiB: c.config.memoryMiB,
+          cpus: c.config.cpus,
+          ramBlock: ramBlockOf(c),
+          files: {},
+          ...(pausedMs !== undefined ? { pausedMs } : {}),
+        };
+        for (const key of ['state', 'disk', 'log', 'events'] as const) {
+          const f = file(CHECKPOINT_FILES[key]);
+          if (await fs.stat(f).then(() => true, () => false)) manifest.files[key] = await digestFile(f);
+        }
+        const mf = file(CHECKPOINT_FILES.manifest);
+        await fs.writeFile(mf, JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
+        await syncDir(tmp);
+        await this.store.commit(tmp, name);
+        return { manifest, ...(pausedMs !== undefined ? { pausedMs } : {}), totalMs: Date.now() - t0 };
+      } finally {
+        await fs.rm(tmp, { recursive: true, force: true });
+      }
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** Check a checkpoint can be restored here (manifest, host, image, every file's hash); returns its manifest. */
+  async check(name: string): Promise<CheckpointManifest> {
+    const m = await this.store.manifest(name);
+    const image = await this.engine.images.resolve(m.image.id).catch(() => undefined);
+    const vm = this.engine.backend({ config: m.container } as Container) as VmBackend;
+    const base = image ? await vm.config(m.memoryMiB, m.cpus, '/', image, !m.container.readOnly) : undefined;
+    checkForeign(await foreignness(m, image, base), name);
+    await this.store.verify(this.store.pathOf(name), m, name);
+    if (m.files.disk) {
+      const why = await checkPackedDisk(path.join(this.store.pathOf(name), CHECKPOINT_FILES.disk));
+      if (why) throw new CheckpointError(`checkpoint ${name}: ${why}`);
+    }
+    return m;
+  }
+
+  /**
+   * A new container continuing checkpoint `name`: its own id, name, sandbox directory and copy of
+   * the writable layer. Same hostname and machine-id (it is the same workload continuing); fresh
+   * entropy and the host's clock. A full checkpoint resumes its processes; a disk-only one boots.
+   */
+  async restore(name: string, opts: { name?: string } = {}): Promise<{ container: Container; ms: number }> {
+    const t0 = Date.now();
+    await this.sweep();
+    const m = await this.check(name);
+    const image = await this.engine.images.resolve(m.image.id);
+    const dir = this.store.pathOf(name);
+    const { container: c, lock } = await createContinuation(this.engine, m.container, opts.name ? { name: opts.name } : {});
+    try {
+      if (m.files.disk) await unpackDisk(path.join(dir, CHECKPOINT_FILES.disk), sandboxFiles(c.dir).rwDisk);
+      await copyChannelFiles(dir, c.dir);
+    } catch (err) {
+      await lock.release();
+      await discard(this.engine, c);
+      throw err;
+    }
+    if (m.kind === 'disk') {
+      await fs.writeFile(sandboxFiles(c.dir).events, '', { mode: 0o600 });
+      await fs.rm(path.join(c.dir, 'filling'), { force: true });
+      await lock.release();
+      const started = await this.engine.start(c.config.id);
+      return { container: started.container, ms: Date.now() - t0 };
+    }
+    const running = await launchSaved(this.engine, c, image, { stateFile: path.join(dir, CHECKPOINT_FILES.state), ramBlock: m.ramBlock, ...(m.guestPid ? { guestPid: m.guestPid } : {}), identity: {} }, lock);
+    return { container: running, ms: Date.now() - t0 };
+  }
+
+  async list() {
+    await this.sweep();
+    return this.store.list();
+  }
+
+  async remove(name: string): Promise<void> {
+    await this.store.remove(name);
+  }
+
+  async exportTo(name: string, file: string): Promise<void> {
+    await this.store.exportTo(name, path.resolve(file));
+  }
+
+  async importFrom(file: string, name?: string): Promise<string> {
+    await this.sweep();
+    try {
+      await fs.access(file);
+    } catch {
+      throw new NotFoundError('file', file);
+    }
+    return this.store.importFrom(path.resolve(file), name);
+  }
+}
+
+/** Only VM sandboxes without volumes can be checkpointed (a volume's state is not the sandbox's). */
+export function checkable(c: Container): void {
+  if (c.config.isolation !== 'vm') throw new ConflictError(`cannot checkpoint container ${c.config.name}: only VM-isolated containers have their whole state in one place (it uses ${c.config.isolation} isolation)`, 'NOT_SUPPORTED');
+  const mounts = (c.config as { mounts?: unknown[] }).mounts;
+  if (mounts?.length) throw new ConflictError(`cannot checkpoint container ${c.config.name}: it has volumes or mounts, whose contents live outside the sandbox`, 'NOT_SUPPORTED');
+}
+
+/** The log and events files (so `logs` of a restored container continue, and its exit is recorded). */
+async function copyChannelFiles(from: string, to: string): Promise<void> {
+  for (const name of [CHECKPOINT_FILES.log, CHECKPOINT_FILES.events]) {
+    await fs.copyFile(path.join(from, name), path.join(to, name)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+    await fs.chmod(path.join(to, name), 0o600).catch(() => undefined);
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  for (const name of await fs.readdir(dir)) {
+    const fh = await fs.open(path.join(dir, name), 'r');
+    await fh.sync().finally(() => fh.close());
+  }
+}

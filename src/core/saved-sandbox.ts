@@ -1,0 +1,140 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { Container, ContainerConfig } from './container.js';
+import type { Engine } from './engine.js';
+import { BackendError } from './errors.js';
+import { Lock } from './lock.js';
+import { newContainerId, randomName } from './names.js';
+import { isProcessAlive, procStartTime } from './proc.js';
+import type { Identity } from '../guest/messages.js';
+import type { ImageRecord } from '../image/types.js';
+import { sandboxFiles } from '../vm/sandbox-files.js';
+import { killMonitor, launchFromState, reidentify } from '../vm/qemu/checkpoint-launch.js';
+import type { QemuConfig } from '../vm/qemu/command.js';
+import { RESTORED_TB_MIB } from '../vm/qemu/restore.js';
+import type { VmBackend } from '../vm/qemu/vm-backend.js';
+
+/** In a container directory while a restore, fork or migration fills it: who does (a sweep removes it if they died). */
+const FILLING = 'filling';
+const HELLO_MS = Number(process.env.NESTBOX_RESTORE_HELLO_MS ?? 20_000);
+
+/**
+ * A new container that continues a saved sandbox (a checkpoint, a fork, a migration): a copy of
+ * its configuration with a new id and name, created empty (status `created`, marked as being
+ * filled) for the caller to put its files in, then started by `launchSaved`.
+ */
+export async function createContinuation(engine: Engine, from: ContainerConfig, opts: { name?: string; hostname?: string; machineId?: string }): Promise<{ container: Container; lock: Lock }> {
+  const id = newContainerId();
+  let name = opts.name;
+  for (let i = 0; !name && i < 20; i++) {
+    const candidate = randomName();
+    if (!(await engine.store.nameTaken(candidate))) name = candidate;
+  }
+  const config: ContainerConfig = {
+    ...from,
+    id,
+    name: name ?? `nestbox_${id.slice(0, 8)}`,
+    created: new Date().toISOString(),
+    ...(opts.hostname ? { hostname: opts.hostname } : {}),
+    ...(opts.machineId ? { machineId: opts.machineId } : {}),
+  };
+  const c = await engine.store.create(config, { status: 'created', restartCount: 0 });
+  const lock = (await Lock.tryAcquire(engine.root, `start-${id}`))!;
+  await fs.writeFile(path.join(c.dir, FILLING), JSON.stringify({ pid: process.pid, start: procStartTime(process.pid) }), { mode: 0o600 });
+  return { container: c, lock };
+}
+
+export interface SavedState {
+  stateFile: string;
+  /** The RAM is this file, mapped privately (a fork image); absent: the RAM is in the stream. */
+  ramFile?: string;
+  /** Name of the saver's RAM block: `ram` (a sandbox restored from a template), `microvm.ram` (booted). */
+  ramBlock: RamBlock;
+  /** Main process pid in the guest. */
+  guestPid?: number;
+  identity: Identity;
+}
+
+/**
+ * Start `c` (its directory already holds `rw.ext4`, `log`, `events`) from a saved state: QEMU
+ * loads it, the guest resumes, REIDENTIFY gives it the clock, fresh entropy and (fork) a new
+ * identity, and the container is `running`. On failure the container is removed.
+ */
+export async function launchSaved(engine: Engine, c: Container, image: ImageRecord, saved: SavedState, lock: Lock): Promise<Container> {
+  const vm = engine.backend(c) as VmBackend;
+  try {
+    const base: QemuConfig = await vm.config(c.config.memoryMiB, c.config.cpus, c.dir, image, !c.config.readOnly);
+    // RAM in the stream: loaded into a private mapping of an empty sparse file (anonymous memory
+    // under the saver's RAM block name), unlinked once QEMU has it
+    const zero = path.join(c.dir, 'ram.zero');
+    if (!saved.ramFile) {
+      await fs.writeFile(zero, '', { mode: 0o600 });
+      await fs.truncate(zero, c.config.memoryMiB * 1024 * 1024);
+    }
+    const launched = await launchFromState(
+      { ...base, ramFile: { path: saved.ramFile ?? zero, share: false, id: saved.ramBlock }, ...(saved.ramFile && base.accel === 'tcg' ? { tbMiB: RESTORED_TB_MIB } : {}) },
+      { stateFile: saved.stateFile, ignoreShared: !!saved.ramFile, expectAgent: 'running', helloTimeoutMs: HELLO_MS },
+    ).finally(() => fs.rm(zero, { force: true }));
+    try {
+      await reidentify(launched.channel, saved.identity);
+    } catch (err) {
+      await killMonitor(launched);
+      throw err;
+    } finally {
+      await launched.channel.close();
+    }
+    const running = await engine.store.saveState(c, {
+      status: 'running',
+      pid: launched.pid,
+      ...(launched.pidStart ? { pidStart: launched.pidStart } : {}),
+      accel: base.accel,
+      startedAt: new Date().toISOString(),
+      ...(saved.guestPid ? { guestPid: saved.guestPid } : {}),
+      restartCount: 0,
+    });
+    await fs.rm(path.join(c.dir, FILLING), { force: true });
+    return running;
+  } catch (err) {
+    await discard(engine, c);
+    throw err instanceof BackendError ? err : new BackendError(`start container ${c.config.name} from saved state: ${(err as Error).message}`, 'RESTORE_FAILED');
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Remove a continuation that did not start (its QEMU, if any, is ended). */
+export async function discard(engine: Engine, c: Container): Promise<void> {
+  const cur = (await engine.store.load(c.config.id)) ?? c;
+  if (isProcessAlive(cur.state.pid, cur.state.pidStart)) await killMonitor({ pid: cur.state.pid!, pidStart: cur.state.pidStart });
+  // a QEMU whose pid was never recorded (its starter was killed): it is chrooted in the directory
+  for (const pid of await processesRootedAt(cur.dir)) await killMonitor({ pid, pidStart: procStartTime(pid) });
+  await engine.store.delete(cur);
+}
+
+/** Containers a killed restore, fork or migration left half-filled: removed (with any QEMU they started). */
+export async function sweepContinuations(engine: Engine): Promise<void> {
+  for (const c of await engine.store.list()) {
+    if (c.state.status !== 'created') continue;
+    const owner = await fs.readFile(path.join(c.dir, FILLING), 'utf8').then((t) => JSON.parse(t) as { pid: number; start?: string }, () => undefined);
+    if (!owner || isProcessAlive(owner.pid, owner.start)) continue;
+    await discard(engine, c).catch(() => undefined);
+  }
+}
+
+export type RamBlock = 'ram' | 'microvm.ram';
+/** The RAM block name of a running sandbox: templates name their backend `ram`; a booted guest has QEMU's default. */
+export const ramBlockOf = (c: Container): RamBlock => (c.state.template ? 'ram' : 'microvm.ram');
+
+export const newMachineId = () => randomBytes(16).toString('hex');
+
+/** Pids of processes whose root directory is `dir` (QEMU chroots into its sandbox directory). */
+export async function processesRootedAt(dir: string): Promise<number[]> {
+  const out: number[] = [];
+  for (const name of await fs.readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const root = await fs.readlink(`/proc/${name}/root`).catch(() => undefined);
+    if (root === dir) out.push(Number(name));
+  }
+  return out;
+}

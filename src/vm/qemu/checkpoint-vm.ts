@@ -1,0 +1,96 @@
+import { execFile } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import { BackendError } from '../../core/errors.js';
+import { isProcessAlive, waitProcessGone } from '../../core/proc.js';
+import { QmpClient } from './qmp.js';
+import { saveDeviceState } from './snapshot.js';
+
+/**
+ * The VM side of checkpoints: save a running sandbox's full state (RAM, CPUs, devices) through
+ * QMP migration, and pack its writable disk into a compact file while the guest is stopped.
+ */
+
+/**
+ * Stop the guest and save everything (RAM included) to `out`. The guest stays stopped: the caller
+ * copies the disk, then resumes it (`resume`) or ends it (`quit`). On failure the guest is resumed
+ * when `resumeOnFailure` (the source keeps running).
+ */
+export async function saveFullState(dir: string, out: string, resumeOnFailure: boolean): Promise<{ bytes: number; ms: number }> {
+  const qmp = await QmpClient.connect(dir, 'qmp.sock', 5000);
+  try {
+    return await saveDeviceState(qmp, dir, out, 60_000, { ignoreShared: false });
+  } catch (err) {
+    if (resumeOnFailure) await qmp.execute('cont').catch(() => undefined);
+    throw err;
+  } finally {
+    qmp.close();
+  }
+}
+
+/** QMP `stop` / `cont` / `quit` of the sandbox in `dir`. */
+export async function qmpCommand(dir: string, command: 'stop' | 'cont' | 'quit'): Promise<void> {
+  const qmp = await QmpClient.connect(dir, 'qmp.sock', 5000);
+  try {
+    await qmp.execute(command);
+  } finally {
+    qmp.close();
+  }
+}
+
+/** QMP run state of the sandbox in `dir` (`running`, `paused`, `postmigrate`, …), or undefined when unreachable. */
+export async function qmpStatus(dir: string): Promise<string | undefined> {
+  try {
+    const qmp = await QmpClient.connect(dir, 'qmp.sock', 2000);
+    try {
+      return (await qmp.execute<{ status: string }>('query-status')).status;
+    } finally {
+      qmp.close();
+    }
+  } catch {
+    return undefined;
+  }
+}
+
+/** End the QEMU of a sandbox whose state was saved (quit, then SIGKILL). */
+export async function quitVm(dir: string, pid: number | undefined, pidStart: string | undefined): Promise<void> {
+  await qmpCommand(dir, 'quit').catch(() => undefined);
+  if (!(await waitProcessGone(pid, pidStart, 3000)) && isProcessAlive(pid, pidStart)) {
+    process.kill(pid!, 'SIGKILL');
+    await waitProcessGone(pid, pidStart, 5000);
+  }
+}
+
+function qemuImg(args: string[]): Promise<void> {
+  return new Promise((resolve, reject) =>
+    execFile('qemu-img', args, (err, _out, stderr) =>
+      err ? reject(new BackendError(`qemu-img ${args[0]}: ${String(stderr).trim() || err.message}`, 'DISK_COPY_FAILED')) : resolve(),
+    ),
+  );
+}
+
+/**
+ * The 8 GiB sparse writable disk as a qcow2 file holding only its data (a few MiB for a fresh
+ * one): fast to hash, copy and tar. `-U`: QEMU may still have the raw file open (stopped).
+ */
+export async function packDisk(raw: string, packed: string): Promise<void> {
+  await qemuImg(['convert', '-U', '-f', 'raw', '-O', 'qcow2', raw, packed]);
+}
+
+/** Back to a sparse raw disk (what a container's QEMU uses). */
+export async function unpackDisk(packed: string, raw: string): Promise<void> {
+  await qemuImg(['convert', '-f', 'qcow2', '-O', 'raw', '-S', '4k', packed, raw]);
+  await fs.chmod(raw, 0o600);
+}
+
+/** Checks a packed disk from a checkpoint file (hostile): a plain qcow2 with no backing file. */
+export async function checkPackedDisk(packed: string): Promise<string | undefined> {
+  const info = await new Promise<string>((resolve, reject) =>
+    execFile('qemu-img', ['info', '--output=json', '-f', 'qcow2', packed], (err, out, stderr) => (err ? reject(new Error(String(stderr).trim() || err.message)) : resolve(out))),
+  ).catch((err: Error) => `!${err.message}`);
+  if (info.startsWith('!')) return `the writable disk is not a valid qcow2 file (${info.slice(1)})`;
+  const j = JSON.parse(info) as { 'backing-filename'?: string; 'virtual-size'?: number; format?: string };
+  if (j.format !== 'qcow2') return 'the writable disk is not qcow2';
+  if (j['backing-filename']) return 'the writable disk names a backing file';
+  if (!j['virtual-size'] || j['virtual-size'] > 64 * 1024 ** 3) return 'the writable disk has an implausible size';
+  return undefined;
+}
