@@ -299,6 +299,10 @@ static int parse_field(const struct field *f, struct request *req)
 		if (req->mountc >= MAX_MOUNTS)
 			return -E2BIG;
 		return push_string(f, &req->mounts, &req->mountc);
+	case TAG_NET:
+		if (req->netc >= MAX_NETS)
+			return -E2BIG;
+		return push_string(f, &req->nets, &req->netc);
 	case TAG_ENTROPY:
 		if (f->len < ENTROPY_MIN || f->len > ENTROPY_MAX)
 			return -EINVAL;
@@ -330,6 +334,7 @@ int request_parse(const uint8_t *payload, size_t len, struct request *req, const
 			     : f.tag == TAG_MACHINE_ID ? "invalid MACHINE_ID (want 32 lower-case hex digits)"
 			     : f.tag == TAG_ENTROPY ? "invalid ENTROPY (want 32 to 512 bytes)"
 			     : f.tag == TAG_MOUNT ? "invalid MOUNT field (contains NUL, or more than 32 mounts)"
+			     : f.tag == TAG_NET ? "invalid NET field (contains NUL, or more than 32)"
 						     : "invalid integer field (wrong length)";
 			goto fail;
 		}
@@ -360,6 +365,7 @@ void request_free(struct request *req)
 	free_vec(req->argv, req->argc);
 	free_vec(req->envp, req->envc);
 	free_vec(req->mounts, req->mountc);
+	free_vec(req->nets, req->netc);
 	free(req->cwd);
 	free(req->user);
 	free(req->hostname);

@@ -49,9 +49,11 @@ enum tag {
 	TAG_MACHINE_ID = 19,
 	TAG_ENTROPY = 20,
 	TAG_MOUNT = 21,
+	TAG_NET = 22,
 };
 
 #define MAX_MOUNTS 32
+#define MAX_NETS 32
 
 #define MACHINE_ID_LEN 32 /* lower-case hex digits */
 #define ENTROPY_MIN 32
@@ -117,6 +119,8 @@ struct request {
 	size_t envc;
 	char **mounts; /* MOUNT fields, "kind\tsource\ttarget\tro|rw\toptions" (volumes.c) */
 	size_t mountc;
+	char **nets; /* NET fields, "link\t…", "dns\t…", "host\t…" (net.c) */
+	size_t netc;
 	char *cwd;
 	char *user;
 	char *hostname;

@@ -12,6 +12,7 @@
 #include "agent.h"
 #include "entropy.h"
 #include "mounts.h"
+#include "net.h"
 #include "volumes.h"
 #include "util.h"
 
@@ -226,7 +227,7 @@ static void handle_run(struct agent *a, int port, const struct frame *f)
 	struct request r;
 	struct session *s;
 	const char *hostname;
-	char msg[512];
+	char msg[512], hosts_extra[2048], resolv[1024];
 
 	if (a->state != STATE_BOOTED || f->session != 0) {
 		send_error(port_queue(a, port), f->session, 125,
@@ -246,7 +247,8 @@ static void handle_run(struct agent *a, int port, const struct frame *f)
 	hostname = r.hostname && *r.hostname ? r.hostname : "localhost";
 	snprintf(a->hostname, sizeof(a->hostname), "%s", hostname);
 	a->writable = r.readonly != 1;
-	if (rootfs_mount(!a->writable, hostname, r.machine_id, msg, sizeof(msg)) ||
+	if (net_setup(r.nets, r.netc, hosts_extra, sizeof(hosts_extra), resolv, sizeof(resolv), msg, sizeof(msg)) ||
+	    rootfs_mount(!a->writable, hostname, r.machine_id, hosts_extra, resolv, msg, sizeof(msg)) ||
 	    volumes_mount(r.mounts, r.mountc, msg, sizeof(msg))) {
 		send_error(events, 0, 125, msg, 1);
 		a->shutdown = 1;

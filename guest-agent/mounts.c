@@ -102,7 +102,7 @@ static int fail(char *msg, size_t size, int err, const char *what, const char *s
 
 /* The top lower layer: mount points the image may lack, and in read-only mode the files Docker
  * bind-mounts (/etc/hostname, /etc/hosts). */
-static int make_skel(int readonly, const char *hosts, const char *hostname, const char *machine_id)
+static int make_skel(int readonly, const char *hosts, const char *hostname, const char *machine_id, const char *resolv)
 {
 	static const char *const dirs[] = { SKEL "/proc", SKEL "/sys", SKEL "/dev", SKEL "/etc" };
 	char line[300];
@@ -119,6 +119,8 @@ static int make_skel(int readonly, const char *hosts, const char *hostname, cons
 	snprintf(line, sizeof(line), "%s\n", hostname);
 	err = write_file(SKEL "/etc/hostname", line, 0644);
 	err = err ?: write_file(SKEL "/etc/hosts", hosts, 0644);
+	if (!err && *resolv)
+		err = write_file(SKEL "/etc/resolv.conf", resolv, 0644);
 	if (!err && *machine_id) {
 		snprintf(line, sizeof(line), "%s\n", machine_id);
 		err = write_file(SKEL "/etc/machine-id", line, 0444);
@@ -158,8 +160,8 @@ static int mount_inside(char *msg, size_t size)
 	return 0;
 }
 
-static int write_identity(const char *hosts, const char *hostname, const char *machine_id, char *msg,
-			  size_t size)
+static int write_identity(const char *hosts, const char *hostname, const char *machine_id, const char *resolv,
+			  char *msg, size_t size)
 {
 	char line[300];
 	int err;
@@ -172,6 +174,12 @@ static int write_identity(const char *hosts, const char *hostname, const char *m
 	err = write_file(NEWROOT "/etc/hosts", hosts, 0644);
 	if (err)
 		return fail(msg, size, err, "write", "/etc/hosts");
+	if (*resolv) {
+		unlink(NEWROOT "/etc/resolv.conf"); /* never write through a link the image put there */
+		err = write_file(NEWROOT "/etc/resolv.conf", resolv, 0644);
+		if (err)
+			return fail(msg, size, err, "write", "/etc/resolv.conf");
+	}
 	if (!*machine_id)
 		return 0;
 	snprintf(line, sizeof(line), "%s\n", machine_id);
@@ -180,14 +188,15 @@ static int write_identity(const char *hosts, const char *hostname, const char *m
 	return err ? fail(msg, size, err, "write", "/etc/machine-id") : 0;
 }
 
-int rootfs_mount(int readonly, const char *hostname, const char *machine_id, char *msg, size_t size)
+int rootfs_mount(int readonly, const char *hostname, const char *machine_id, const char *hosts_extra,
+		 const char *resolv, char *msg, size_t size)
 {
-	char root[64], rw[64], opts[256], hosts[512];
+	char root[64], rw[64], opts[256], hosts[2560];
 	int err;
 
 	snprintf(hosts, sizeof(hosts),
 		 "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-		 "127.0.1.1\t%s\n", hostname);
+		 "127.0.1.1\t%s\n%s", hostname, hosts_extra);
 	if (sethostname(hostname, strlen(hostname)))
 		return fail(msg, size, -errno, "sethostname", hostname);
 	err = disk_find("nestbox-root", root, sizeof(root), 3000);
@@ -203,7 +212,7 @@ int rootfs_mount(int readonly, const char *hostname, const char *machine_id, cha
 	err = do_mount(root, LOWER, "erofs", MS_RDONLY | MS_NODEV, NULL);
 	if (err)
 		return fail(msg, size, err, "mount erofs", root);
-	err = make_skel(readonly, hosts, hostname, machine_id);
+	err = make_skel(readonly, hosts, hostname, machine_id, resolv);
 	if (err)
 		return fail(msg, size, err, "create", SKEL);
 	if (readonly) {
@@ -224,7 +233,7 @@ int rootfs_mount(int readonly, const char *hostname, const char *machine_id, cha
 	err = mount_inside(msg, size);
 	if (err)
 		return err;
-	return readonly ? 0 : write_identity(hosts, hostname, machine_id, msg, size);
+	return readonly ? 0 : write_identity(hosts, hostname, machine_id, resolv, msg, size);
 }
 
 /* Unmount every mount point below and at NEWROOT, deepest first, then the disks. */

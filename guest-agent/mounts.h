@@ -14,9 +14,11 @@ int disk_find(const char *serial, char *dev, size_t size, unsigned timeout_ms);
 
 /* Mount the container root at NEWROOT (overlay of the image under the rw disk, or the image
  * read-only) with /proc, /sys, /dev, /dev/pts, /dev/shm inside; write /etc/hostname and
- * /etc/hosts, and /etc/machine-id when machine_id is not empty. On failure returns -errno and a
- * message naming the operation. */
-int rootfs_mount(int readonly, const char *hostname, const char *machine_id, char *msg, size_t msgsize);
+ * /etc/hosts (plus the hosts_extra lines), /etc/machine-id when machine_id is not empty and
+ * /etc/resolv.conf when resolv is not empty. On failure returns -errno and a message naming the
+ * operation. */
+int rootfs_mount(int readonly, const char *hostname, const char *machine_id, const char *hosts_extra,
+		 const char *resolv, char *msg, size_t msgsize);
 
 /* Sync and unmount everything below and at NEWROOT and the disks. */
 void rootfs_unmount(void);

@@ -14,7 +14,7 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 # musl-tools/gcc/make/cpio/xz-utils: guest agent + initramfs; erofs-utils/e2fsprogs: rootfs and
 # writable-layer disks; zstd: zstd-compressed layers; skopeo/podman/docker-registry/apache2-utils
 # (htpasswd)/openssl: registry, interop tests and benchmarks; containerd: nestbox-runtime's tests.
-PACKAGES="qemu-system-x86 runc busybox-static musl-tools gcc make cpio xz-utils erofs-utils e2fsprogs
+PACKAGES="qemu-system-x86 runc busybox-static dnsmasq-base nftables musl-tools gcc make cpio xz-utils erofs-utils e2fsprogs
 zstd skopeo podman docker-registry apache2-utils openssl ca-certificates iproute2 containerd"
 missing=
 for p in $PACKAGES; do

@@ -26,10 +26,12 @@ import * as login from './commands/login.js';
 import * as pause from './commands/pause.js';
 import * as unpause from './commands/unpause.js';
 import * as template from './commands/template.js';
+import * as network from './commands/network.js';
+import * as port from './commands/port.js';
 import * as checkpoint from './commands/checkpoint.js';
 import * as restore from './commands/restore.js';
 
 /** The command table: each entry is a thin file that parses flags, calls the core and prints. */
 export const COMMANDS: ReadonlyArray<{ register(program: Command): void }> = [
-  run, create, start, ps, logs, exec, stop, kill, rm, wait, inspect, load, save, images, rmi, tag, image, info, version, serve, pull, push, login, pause, unpause, template, checkpoint, restore, volume,
+  run, create, start, ps, logs, exec, stop, kill, rm, wait, inspect, load, save, images, rmi, tag, image, info, version, serve, pull, push, login, pause, unpause, template, checkpoint, restore, volume, network, port,
 ];

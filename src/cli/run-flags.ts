@@ -4,6 +4,8 @@ import { fromHostEnv, parseCpus, parseMemory, type CreateOptions } from '../core
 import { InvalidArgumentError } from '../core/errors.js';
 import { collect } from './context.js';
 import { parseMountFlag, parseTmpfsFlag, parseVolumeFlag } from '../core/mount-spec.js';
+import type { NetworkRequest } from '../core/network-attach.js';
+import { parsePortFlag } from '../core/network-ports.js';
 
 /** Flags shared by `create` and `run` (Docker's names). */
 export function addCreateFlags(cmd: Command): Command {
@@ -26,6 +28,12 @@ export function addCreateFlags(cmd: Command): Command {
     .option('-v, --volume <src:dst[:ro]>', 'mount a named volume (NAME:/path), a host directory (/host/dir:/path) or a new anonymous volume (/path); repeatable', collect, [])
     .option('--mount <spec>', 'mount: type=volume|bind|tmpfs,source=…,target=…[,readonly]; repeatable', collect, [])
     .option('--tmpfs <path[:opts]>', 'mount a tmpfs, e.g. /run:size=64m,mode=1777; repeatable', collect, [])
+    .option('--network <name>', 'connect to a network: a name, bridge (the default) or none; repeatable', collect, [])
+    .option('--ip <address>', 'IPv4 address on the (first) network')
+    .option('--network-alias <name>', 'another DNS name on the (first) network; repeatable', collect, [])
+    .option('--dns <ip>', 'DNS server (default: the network\'s); repeatable', collect, [])
+    .option('-p, --publish <[ip:][host:]port[/proto]>', 'publish a container port on the host; repeatable', collect, [])
+    .option('-P, --publish-all', "publish the image's exposed ports on random host ports")
     .option('--pull <policy>', 'pull the image before creating: missing (default), always, never')
     .option('--platform <os/arch[/variant]>', 'platform to pull when the image is pulled (default: the host\'s)')
     .passThroughOptions();
@@ -50,6 +58,12 @@ interface CreateFlags {
   volume?: string[];
   mount?: string[];
   tmpfs?: string[];
+  network?: string[];
+  ip?: string;
+  networkAlias?: string[];
+  dns?: string[];
+  publish?: string[];
+  publishAll?: boolean;
 }
 
 export async function toCreateOptions(image: string, cmd: string[], flags: CreateFlags): Promise<CreateOptions & { template?: boolean }> {
@@ -76,7 +90,24 @@ export async function toCreateOptions(image: string, cmd: string[], flags: Creat
     readOnly: flags.readOnly ?? false,
     autoRemove: flags.rm ?? false,
     ...(flags.template === false ? { template: false } : {}),
+    ...networkOptions(flags),
     mounts: [...(flags.volume ?? []).map(parseVolumeFlag), ...(flags.mount ?? []).map(parseMountFlag), ...(flags.tmpfs ?? []).map(parseTmpfsFlag)],
+  };
+}
+
+/** `--network` (with `--ip` and `--network-alias` for the first), `--dns`, `-p`, `-P`. */
+function networkOptions(flags: CreateFlags): Pick<CreateOptions, 'networks' | 'dns' | 'ports' | 'publishAll'> {
+  const names = flags.network?.length ? flags.network : flags.ip || flags.networkAlias?.length ? ['bridge'] : [];
+  const networks: NetworkRequest[] = names.map((name, i) => ({
+    name,
+    ...(i === 0 && flags.ip ? { ip: flags.ip } : {}),
+    ...(i === 0 && flags.networkAlias?.length ? { aliases: flags.networkAlias } : {}),
+  }));
+  return {
+    ...(networks.length ? { networks } : {}),
+    ...(flags.dns?.length ? { dns: flags.dns } : {}),
+    ...(flags.publish?.length ? { ports: flags.publish.map(parsePortFlag) } : {}),
+    ...(flags.publishAll ? { publishAll: true } : {}),
   };
 }
 

@@ -28,6 +28,10 @@ export interface ContainerConfig {
   template?: boolean;
   /** Volumes, host directories and tmpfs mounts (absent: none). */
   mounts?: MountSpec[];
+  /** `none`, or the first network's name (docker's HostConfig.NetworkMode); absent in containers made before networks. */
+  networkMode?: string;
+  /** `--dns` resolvers (absent: the network's own DNS). */
+  dns?: string[];
 }
 
 /** What happened at run time; rewritten atomically on each transition. */

@@ -3,6 +3,8 @@ import type { ProcessSpec } from '../guest/messages.js';
 import { InvalidArgumentError } from './errors.js';
 import type { Isolation } from './container.js';
 import type { MountSpec } from './mount-spec.js';
+import type { NetworkRequest } from './network-attach.js';
+import type { PortSpec } from './network-ports.js';
 
 /** What a caller (CLI, API, SDK) asks `create` for; everything optional falls back to the image. */
 export interface CreateOptions {
@@ -24,6 +26,12 @@ export interface CreateOptions {
   autoRemove?: boolean;
   /** `-v`, `--mount`, `--tmpfs`. */
   mounts?: MountSpec[];
+  /** `--network` (+ `--ip`, `--network-alias`), `--dns`, `-p`; absent networks: the default one. */
+  networks?: NetworkRequest[];
+  dns?: string[];
+  ports?: PortSpec[];
+  /** `-P`: publish the image's ExposedPorts on random host ports. */
+  publishAll?: boolean;
 }
 
 export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';

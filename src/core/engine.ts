@@ -26,6 +26,8 @@ import type { ProcessSpec } from '../guest/messages.js';
 import { resolveUser } from '../vm/process/passwd.js';
 import { VolumeStore } from './volumes.js';
 import { ContainerVolumes } from './container-volumes.js';
+import { ContainerNetworks } from './network-attach.js';
+import { exposedPorts } from './network-ports.js';
 
 export interface EngineOptions {
   root?: string;
@@ -41,6 +43,7 @@ export class Engine {
   readonly images: Images;
   readonly volumes: VolumeStore;
   private readonly mountUse: ContainerVolumes;
+  readonly networks: ContainerNetworks;
   private readonly backends: Record<Isolation, Backend>;
   private readonly vm: VmBackend;
 
@@ -50,6 +53,7 @@ export class Engine {
     this.images = openImageStore(storePaths(this.root).images);
     this.volumes = new VolumeStore(this.root);
     this.mountUse = new ContainerVolumes(this.volumes, this.store, this.root);
+    this.networks = new ContainerNetworks(this.root);
     this.vm = new VmBackend(this.images, path.join(this.root, 'templates'), this.volumes);
     this.backends = { vm: this.vm, process: new ProcessBackend(this.images, this.volumes) };
   }
@@ -65,6 +69,7 @@ export class Engine {
     }
     const image = await this.images.resolve(opts.image);
     const process = processSpecFor(image, opts);
+    ContainerNetworks.check(opts);
     const mounts = await this.mountUse.prepare(opts.mounts);
     const id = newContainerId();
     const name = opts.name ?? (await this.freeName());
@@ -86,12 +91,18 @@ export class Engine {
         openStdin: opts.openStdin ?? false,
         machineId: randomBytes(16).toString('hex'),
         ...(opts.template === false ? { template: false } : {}),
+        ...(mounts.length ? { mounts } : {}),
+        networkMode: opts.networks?.[0]?.name ?? 'bridge',
+        ...(opts.dns?.length ? { dns: opts.dns } : {}),
       },
       { status: 'created', restartCount: 0 },
     );
     try {
+      const ports = [...(opts.ports ?? []), ...(opts.publishAll ? exposedPorts(image.config.ExposedPorts) : [])];
+      await this.networks.attach({ id, name }, { ...opts, ports });
       await this.backends[isolation].prepare(c, image);
     } catch (err) {
+      await this.networks.remove(c).catch(() => undefined);
       await this.store.delete(c);
       throw err;
     }
@@ -124,7 +135,8 @@ export class Engine {
       // start that was interrupted (CLI killed mid-boot): end it before launching another
       if (isProcessAlive(c.state.pid, c.state.pidStart)) await this.backends[c.config.isolation].halt(c);
       const image = await this.images.resolve(c.config.imageId);
-      return await this.mountUse.whileStarting(c, () => startSandbox(this.store, this.backends[c.config.isolation], c, image, opts));
+      const net = await this.networks.plugIn(c);
+      return await this.mountUse.whileStarting(c, () => startSandbox(this.store, this.backends[c.config.isolation], c, image, opts, net));
     } finally {
       await lock.release();
     }
@@ -158,6 +170,7 @@ export class Engine {
   private async removeExited(c: Container): Promise<void> {
     await this.store.writeTombstone(c);
     await this.backends[c.config.isolation].destroy(c);
+    await this.networks.remove(c);
     await this.store.delete(c);
     await this.mountUse.removeAnonymous(c);
   }
@@ -256,6 +269,7 @@ export class Engine {
       if (live) await backend.halt(c);
       await this.store.update(c.config.id, (cur) => ({ ...cur.state, status: 'removing' } as ContainerState));
       await backend.destroy(c);
+      await this.networks.remove(c);
       await this.store.delete(c);
       if (opts.volumes || c.config.autoRemove) await this.mountUse.removeAnonymous(c);
       return c;

@@ -1,5 +1,6 @@
 import type { Container } from './container.js';
 import { sandboxFiles } from '../vm/sandbox-files.js';
+import { networkSettings, portMap, type ContainerNetView } from './network-inspect.js';
 
 /** `docker.io/library/busybox:latest` → `busybox:latest`; other refs unchanged. */
 export function familiarImage(ref: string): string {
@@ -7,7 +8,7 @@ export function familiarImage(ref: string): string {
 }
 
 /** Docker-compatible inspect document, plus a `Nestbox` section for what Docker cannot say. */
-export function inspectDocument(c: Container): Record<string, unknown> {
+export function inspectDocument(c: Container, net: ContainerNetView = { endpoints: [], ports: [] }): Record<string, unknown> {
   const { config: cfg, state: st } = c;
   const running = st.status === 'running' || st.status === 'paused';
   return {
@@ -38,7 +39,11 @@ export function inspectDocument(c: Container): Record<string, unknown> {
       ReadonlyRootfs: cfg.readOnly,
       Memory: cfg.memoryMiB * 1024 * 1024,
       NanoCpus: cfg.cpus * 1e9,
+      NetworkMode: cfg.networkMode ?? 'none',
+      PortBindings: portMap(net.ports),
+      Dns: cfg.dns ?? [],
     },
+    NetworkSettings: networkSettings(net),
     Config: {
       Hostname: cfg.hostname,
       User: cfg.process.user ?? '',

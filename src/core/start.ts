@@ -10,6 +10,7 @@ import { encode } from '../guest/messages.js';
 import type { ImageRecord } from '../image/types.js';
 import type { Backend, Launched } from '../vm/backend.js';
 import { sandboxFiles } from '../vm/sandbox-files.js';
+import type { SandboxNet } from '../net/sandbox-net.js';
 
 export interface StartOptions {
   /** Keep the ctl connection that started the process open (stdin of `run -i`). */
@@ -30,10 +31,11 @@ export async function startSandbox(
   c: Container,
   image: ImageRecord,
   opts: StartOptions,
+  net?: SandboxNet,
 ): Promise<{ container: Container; channel?: CtlConnection }> {
   const files = sandboxFiles(c.dir);
   await fs.writeFile(files.events, '', { mode: 0o600 });
-  const launched = await backend.launch(c, image);
+  const launched = await backend.launch(c, image, net);
   let current = await store.saveState(c, {
     ...c.state,
     status: 'created',
@@ -62,6 +64,7 @@ export async function startSandbox(
         readOnly: c.config.readOnly,
         ...(c.config.machineId ? { machineId: c.config.machineId } : {}),
         ...(launched.guestMounts?.length ? { mounts: launched.guestMounts } : {}),
+        ...(launched.guestNet?.length ? { net: launched.guestNet } : {}),
       }),
     );
     outcome = await waitForStart(c.dir, launched);

@@ -23,6 +23,8 @@ export interface RunSpec extends ProcessSpec {
   machineId?: string;
   /** MOUNT fields: volumes, host directories and tmpfs to mount in the container (mount-plan.ts). */
   mounts?: string[];
+  /** NET fields: NICs, resolvers and hosts lines (net/sandbox-net.ts). */
+  net?: string[];
 }
 
 export type GuestEvent =
@@ -66,6 +68,7 @@ export const encode = {
         .str(Tag.MACHINE_ID, spec.machineId)
         .bytes(Tag.ENTROPY, randomBytes(ENTROPY_BYTES))
         .strs(Tag.MOUNT, spec.mounts ?? [])
+        .strs(Tag.NET, spec.net ?? [])
         .build(),
     ),
   /** Sets the guest clock and reseeds its generator; with a hostname and machine-id, gives it a new identity (a fork). */

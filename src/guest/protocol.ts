@@ -50,6 +50,7 @@ export const Tag = {
   MACHINE_ID: 19,
   ENTROPY: 20,
   MOUNT: 21,
+  NET: 22,
 } as const;
 
 /** Random bytes the host sends in RUN to reseed the guest's generator (32–512 allowed). */

@@ -5,7 +5,8 @@ export type LogLevel = 'debug' | 'info' | 'warning' | 'error';
 /**
  * The runtime's log (`--log FILE`, `--log-format text|json`). Callers (conmon, containerd's shim,
  * CRI-O) read it to tell users why an operation failed, so errors are one JSON object per line
- * with `level`, `msg` and `time`, as runc writes them. Without --log, messages go to stderr.
+ * with `level`, `msg` and `time`, as runc writes them. Without --log, only errors are shown (on
+ * stderr, by main).
  */
 export class RuntimeLog {
   constructor(
@@ -30,11 +31,10 @@ export class RuntimeLog {
   private write(level: LogLevel, msg: string): void {
     const time = new Date().toISOString();
     const line = this.format === 'json' ? JSON.stringify({ level, msg, time }) : `time="${time}" level=${level} msg=${JSON.stringify(msg)}`;
-    if (!this.file) {
-      // without a log file, only errors and warnings are worth the caller's stderr
-      if (level === 'error' || level === 'warning') writeStderr(`${line}\n`);
-      return;
-    }
+    // without a log file there is nowhere to put it: our stderr is often the container's
+    // (conmon and containerd's shim hand the runtime the container's stdio), and errors are
+    // printed there by main() anyway
+    if (!this.file) return;
     try {
       appendFileSync(this.file, `${line}\n`, { mode: 0o600 });
     } catch (err) {

@@ -1,6 +1,7 @@
 import type { Container, Isolation } from '../core/container.js';
 import type { CtlConnection } from '../guest/ctl-client.js';
 import type { ImageRecord } from '../image/types.js';
+import type { SandboxNet } from '../net/sandbox-net.js';
 
 export interface Launched {
   /** Host pid of the sandbox's monitor process (QEMU, or the shim around runc). */
@@ -15,6 +16,8 @@ export interface Launched {
   template?: string;
   /** RUN's MOUNT fields for the guest agent (a VM with volumes, host directories or tmpfs). */
   guestMounts?: string[];
+  /** RUN's NET fields for the guest agent (a VM's NICs, resolvers, hosts lines). */
+  guestNet?: string[];
 }
 
 /**
@@ -26,7 +29,7 @@ export interface Backend {
   /** Create what lives as long as the container: writable layer, bundle. */
   prepare(c: Container, image: ImageRecord): Promise<void>;
   /** Start the monitor detached (it outlives the caller) with the guest channel in `c.dir`. */
-  launch(c: Container, image: ImageRecord): Promise<Launched>;
+  launch(c: Container, image: ImageRecord, net?: SandboxNet): Promise<Launched>;
   /** End the sandbox without the guest's cooperation; resolves when the monitor is gone. */
   halt(c: Container): Promise<void>;
   /** Remove what `prepare` and `launch` created (the directory itself is the store's). */

@@ -1,4 +1,5 @@
 import { inspectDocument } from '../../core/inspect.js';
+import { networkView } from '../../core/network-inspect.js';
 import { parseSignal } from '../../core/signals.js';
 import { parseJsonObject } from '../body.js';
 import { ApiError } from '../http-error.js';
@@ -19,8 +20,8 @@ export async function listContainers(ctx: DockerContext, req: ApiRequest): Promi
 /** `GET /containers/{id}/json` */
 export async function inspectContainer(ctx: DockerContext, req: ApiRequest): Promise<void> {
   const c = await ctx.engine.inspect(req.params.id!);
-  const doc = inspectDocument(c);
-  req.reply.json(200, { ...doc, Driver: 'nestbox', Platform: 'linux', Mounts: [], NetworkSettings: { Networks: {}, Ports: {} } });
+  const doc = inspectDocument(c, await networkView(ctx.engine.networks, c));
+  req.reply.json(200, { ...doc, Driver: 'nestbox', Platform: 'linux', Mounts: [] });
 }
 
 /** `POST /containers/create?name=` */

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { getEngine, out } from '../context.js';
 import { inspectDocument } from '../../core/inspect.js';
+import { networkView } from '../../core/network-inspect.js';
 import { imageInspectDocument } from '../../image/inspect-document.js';
 import { NotFoundError } from '../../core/errors.js';
 
@@ -18,7 +19,8 @@ export function register(program: Command): void {
         try {
           if (flags.type !== 'image') {
             try {
-              docs.push(inspectDocument(await engine.inspect(ref)));
+              const c = await engine.inspect(ref);
+              docs.push(inspectDocument(c, await networkView(engine.networks, c)));
               continue;
             } catch (err) {
               if (!(err instanceof NotFoundError) || flags.type === 'container') throw err;

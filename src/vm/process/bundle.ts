@@ -50,3 +50,14 @@ export function bundleConfig(c: Container, user: ResolvedUser, rootfs: string, e
     },
   };
 }
+
+/**
+ * The bundle's network part for one start: join the namespace nestbox made (its veths are in
+ * place) instead of a fresh empty one, and bind the resolv.conf written next to `hosts`.
+ */
+export function withNetwork(config: { mounts: { destination: string }[]; linux: { namespaces: { type: string; path?: string }[] } }, dir: string, netns?: string, resolv?: boolean) {
+  const namespaces = config.linux.namespaces.map((n) => (n.type === 'network' ? { type: 'network', ...(netns ? { path: netns } : {}) } : n));
+  const mounts = config.mounts.filter((m) => m.destination !== '/etc/resolv.conf');
+  if (resolv) mounts.push({ destination: '/etc/resolv.conf', type: 'bind', source: path.join(dir, 'resolv.conf'), options: ['rbind', 'ro'] } as never);
+  return { ...config, mounts, linux: { ...config.linux, namespaces } };
+}

@@ -12,7 +12,8 @@ import type { Backend, Launched, RootfsProvider } from '../backend.js';
 import { spawnMonitor } from '../spawn-monitor.js';
 import { resolveMounts, type ResolvedMount, type VolumeSources } from '../mount-plan.js';
 import { removeStaleSockets, sandboxFiles } from '../sandbox-files.js';
-import { bundleConfig } from './bundle.js';
+import { bundleConfig, withNetwork } from './bundle.js';
+import type { SandboxNet } from '../../net/sandbox-net.js';
 import { resolveUser } from './passwd.js';
 
 const run = promisify(execFile);
@@ -83,12 +84,15 @@ export class ProcessBackend implements Backend {
     }
   }
 
-  async launch(c: Container, image: ImageRecord): Promise<Launched> {
+  async launch(c: Container, image: ImageRecord, net?: SandboxNet): Promise<Launched> {
     const shim = path.join(guestDir(), 'nestbox-shim');
     if (!existsSync(shim)) throw new BackendError(`\`${shim}\` is missing: run the set-up command from the README (scripts/setup.sh)`, 'GUEST_MISSING');
     const l = this.layout(c);
     await this.mountRootfs(c, await this.images.rootfsDir(image));
     await this.mountVolumes(c);
+    const configFile = path.join(l.bundle, 'config.json');
+    const config = JSON.parse(await fs.readFile(configFile, 'utf8'));
+    await writeJsonAtomic(configFile, withNetwork(config, c.dir, net?.netns, !!net?.netns && net.dns.length > 0), 0o600);
     await fs.mkdir(l.runcRoot, { recursive: true, mode: 0o700 });
     await this.deleteRuncState(c);
     const files = sandboxFiles(c.dir);

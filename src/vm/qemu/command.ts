@@ -28,6 +28,8 @@ export interface QemuConfig {
   rwDiskFds?: { readOnly: number; readWrite: number };
   /** Size of TCG's translated-code cache (default TCG_TB_MIB). */
   tbMiB?: number;
+  /** Network cards: virtio-net devices backed by host taps QEMU opens by name (net/sandbox-net.ts). */
+  nics?: { tap: string; mac: string }[];
   /** Volume disks and shared host directories (mount-plan.ts). */
   mounts?: Pick<VmMountPlan, 'blk' | 'fs'>;
 }
@@ -109,6 +111,10 @@ export function qemuArgs(c: QemuConfig): string[] {
     const file = fds ? `/dev/fdset/${RW_FDSET},file.locking=off` : f.rwDisk;
     if (fds) args.push('-add-fd', `fd=${fds.readOnly},set=${RW_FDSET}`, '-add-fd', `fd=${fds.readWrite},set=${RW_FDSET}`);
     args.push('-drive', `id=rw,file=${file},format=raw,if=none,cache=writeback,discard=unmap`, '-device', 'virtio-blk-device,drive=rw,serial=nestbox-rw');
+  }
+  for (const [i, n] of (c.nics ?? []).entries()) {
+    // opened before QEMU drops to `nobody`; no vhost (no /dev/vhost-net here), offloads via vnet_hdr
+    args.push('-netdev', `tap,id=net${i},ifname=${n.tap},script=no,downscript=no`, '-device', `virtio-net-device,netdev=net${i},mac=${n.mac}`);
   }
   for (const [i, v] of (c.mounts?.blk ?? []).entries()) {
     args.push('-drive', `id=vol${i},file=${optionValue(v.file)},format=raw,if=none,cache=writeback,discard=unmap${v.readOnly ? ',readonly=on' : ''}`);

@@ -11,6 +11,8 @@ import { QEMU_BINARY, qemuArgs } from './command.js';
 import { QmpClient } from './qmp.js';
 import { makeRwDisk, RW_DISK_BYTES } from './rw-disk.js';
 import { saveDeviceState } from './snapshot.js';
+import { deleteLink, ensureTap } from '../../net/links.js';
+import { NETWORK_MTU, TEMPLATE_MAC } from '../../net/sandbox-net.js';
 import { BUILD_PID_FILE, TEMPLATE_FILES, TemplateStore, type TemplateManifest, type TemplateSpec } from './template-store.js';
 
 const BOOT_TIMEOUT_MS = Number(process.env.NESTBOX_BOOT_TIMEOUT_MS ?? 120_000);
@@ -24,7 +26,9 @@ const BOOT_TIMEOUT_MS = Number(process.env.NESTBOX_BOOT_TIMEOUT_MS ?? 120_000);
 export async function buildTemplate(store: TemplateStore, key: string, spec: TemplateSpec): Promise<TemplateManifest> {
   await store.sweep(key);
   const tmp = await store.tempDir(key);
+  const tap = `nbt-t${key.slice(0, 8)}`;
   try {
+    await ensureTap(tap, undefined, NETWORK_MTU);
     const identity = TemplateStore.identity(spec);
     const file = (name: string) => path.join(tmp, name);
     await makeRwDisk(file(TEMPLATE_FILES.rwPristine));
@@ -45,6 +49,9 @@ export async function buildTemplate(store: TemplateStore, key: string, spec: Tem
       ramFile: { path: file(TEMPLATE_FILES.ram), share: true },
       // saving inactivates the disks, which reopens them: QEMU is `nobody` by then (as when restoring)
       rwDiskFds: { readOnly: 3, readWrite: 4 },
+      // the NIC every VM sandbox has (its device state, MAC included, is saved; its backend is not):
+      // a tap of the build's own, on no bridge
+      nics: [{ tap, mac: TEMPLATE_MAC }],
       ...(spec.accel === 'tcg' ? { hostTscKhz: hostTscKhz() } : {}),
     });
     const t0 = Date.now();
@@ -113,6 +120,7 @@ export async function buildTemplate(store: TemplateStore, key: string, spec: Tem
     }
   } finally {
     await fs.rm(tmp, { recursive: true, force: true });
+    await deleteLink(tap);
   }
 }
 

@@ -16,6 +16,14 @@ import { launchRestored } from './restore.js';
 import { makeRwDisk } from './rw-disk.js';
 import type { TemplateSpec } from './template-store.js';
 import { templateDebug, VmTemplates } from './templates.js';
+import { guestNetFields, TEMPLATE_MAC, type SandboxNet } from '../../net/sandbox-net.js';
+
+/** QEMU NICs for a sandbox's networks: one per network, or the one idle NIC of `--network none`. */
+function vmNics(net: SandboxNet | undefined): { nics?: { tap: string; mac: string }[] } {
+  if (!net) return {};
+  if (net.nics.length) return { nics: net.nics.map((n) => ({ tap: n.dev, mac: n.mac })) };
+  return net.idleTap ? { nics: [{ tap: net.idleTap, mac: TEMPLATE_MAC }] } : {};
+}
 
 export class VmBackend implements Backend {
   readonly isolation = 'vm' as const;
@@ -32,18 +40,20 @@ export class VmBackend implements Backend {
   async prepare(c: Container, image: ImageRecord): Promise<void> {
     await this.images.rootfsDisk(image);
     // with a template, the first start copies the template's pristine disk instead
-    if (c.config.readOnly || this.wantsTemplate(c)) return;
+    if (c.config.readOnly || (this.templates.wanted(c) && !c.config.mounts?.length)) return;
     await makeRwDisk(sandboxFiles(c.dir).rwDisk);
   }
 
-  async launch(c: Container, image: ImageRecord): Promise<Launched> {
-    const base = await this.config(c.config.memoryMiB, c.config.cpus, c.dir, image, !c.config.readOnly);
+  async launch(c: Container, image: ImageRecord, net?: SandboxNet): Promise<Launched> {
+    const base = { ...(await this.config(c.config.memoryMiB, c.config.cpus, c.dir, image, !c.config.readOnly)), ...vmNics(net) };
     const files = sandboxFiles(c.dir);
     await removeStaleSockets(c.dir);
+    const guestNet = net?.nics.length ? { guestNet: guestNetFields(net) } : {};
     // only a first start: the guest kernel of a template saw the pristine disk, not this one's later content
-    if (this.wantsTemplate(c) && !existsSync(files.rwDisk)) {
-      const restored = await this.restore(c, image, base);
-      if (restored) return restored;
+    if (this.wantsTemplate(c, net) && !existsSync(files.rwDisk)) {
+      // the template's NIC was saved with TEMPLATE_MAC: the restored guest sets its own at RUN
+      const restored = await this.restore(c, image, { ...base, nics: base.nics!.map((n) => ({ ...n, mac: TEMPLATE_MAC })) });
+      if (restored) return { ...restored, ...guestNet };
     }
     if (!c.config.readOnly && !existsSync(files.rwDisk)) await makeRwDisk(files.rwDisk);
     const plan = c.config.mounts?.length ? vmMountPlan(await resolveMounts(c.config.mounts, this.requireVolumes())) : undefined;
@@ -56,12 +66,12 @@ export class VmBackend implements Backend {
     } finally {
       for (const fd of fds) closeSync(fd);
     }
-    return { ...launched, accel: base.accel, ...(plan?.guest.length ? { guestMounts: plan.guest } : {}) };
+    return { ...launched, accel: base.accel, ...(plan?.guest.length ? { guestMounts: plan.guest } : {}), ...guestNet };
   }
 
-  /** A template has no volume devices: a container with mounts boots. */
-  private wantsTemplate(c: Container): boolean {
-    return this.templates.wanted(c) && !c.config.mounts?.length;
+  /** A template has no volume devices and one NIC: a container with mounts or several networks boots. */
+  private wantsTemplate(c: Container, net?: SandboxNet): boolean {
+    return this.templates.wanted(c) && !c.config.mounts?.length && vmNics(net).nics?.length === 1;
   }
 
   private requireVolumes(): VolumeSources {

@@ -1,0 +1,247 @@
+/* Network interfaces of the container, configured with ioctls (docs/guest-protocol.md, NET).
+ * A NIC is found by its MAC (a booted VM's NICs carry the container's MACs) or else by order (a
+ * VM restored from a template has the template's MAC until we set its own here). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <net/route.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "net.h"
+
+#define MAX_LINKS 8
+#define MAX_FIELD 512
+
+struct link {
+	unsigned char mac[6];
+	struct in_addr addr, gateway;
+	int prefix, has_gateway;
+	unsigned mtu;
+};
+
+static int parse_mac(const char *s, unsigned char *mac)
+{
+	unsigned v[6];
+	int i;
+
+	if (strlen(s) != 17 || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6)
+		return -EINVAL;
+	for (i = 0; i < 6; i++)
+		mac[i] = (unsigned char)v[i];
+	return (mac[0] & 1) ? -EINVAL : 0; /* unicast only */
+}
+
+/* "MAC\tIP/PREFIX\tGATEWAY\tMTU" (after "link\t") */
+static int parse_link(char *s, struct link *l)
+{
+	char *f[4], *slash, *end;
+	long v;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		f[i] = s;
+		s = strchr(s, '\t');
+		if (!s && i < 3)
+			return -EINVAL;
+		if (s)
+			*s++ = 0;
+	}
+	if (s || parse_mac(f[0], l->mac))
+		return -EINVAL;
+	slash = strchr(f[1], '/');
+	if (!slash)
+		return -EINVAL;
+	*slash = 0;
+	v = strtol(slash + 1, &end, 10);
+	if (*end || v < 1 || v > 32 || inet_pton(AF_INET, f[1], &l->addr) != 1)
+		return -EINVAL;
+	l->prefix = (int)v;
+	l->has_gateway = *f[2] != 0;
+	if (l->has_gateway && inet_pton(AF_INET, f[2], &l->gateway) != 1)
+		return -EINVAL;
+	v = strtol(f[3], &end, 10);
+	if (*end || v < 68 || v > 65535)
+		return -EINVAL;
+	l->mtu = (unsigned)v;
+	return 0;
+}
+
+static void set_sin(struct sockaddr *sa, struct in_addr a)
+{
+	struct sockaddr_in sin;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr = a;
+	memcpy(sa, &sin, sizeof(sin));
+}
+
+/* Ethernet interfaces (not lo) in ifindex order. */
+static int list_ifaces(int fd, char names[][IF_NAMESIZE], unsigned char macs[][6], int max)
+{
+	struct if_nameindex *all = if_nameindex(), *p;
+	struct ifreq ifr;
+	int n = 0;
+
+	if (!all)
+		return 0;
+	for (p = all; p->if_index && n < max; p++) {
+		if (!strcmp(p->if_name, "lo"))
+			continue;
+		memset(&ifr, 0, sizeof(ifr));
+		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", p->if_name);
+		if (ioctl(fd, SIOCGIFHWADDR, &ifr) || ifr.ifr_hwaddr.sa_family != 1 /* ARPHRD_ETHER */)
+			continue;
+		snprintf(names[n], IF_NAMESIZE, "%s", p->if_name);
+		memcpy(macs[n], ifr.ifr_hwaddr.sa_data, 6);
+		n++;
+	}
+	if_freenameindex(all);
+	return n;
+}
+
+static int configure(int fd, const char *name, const struct link *l, char *msg, size_t size)
+{
+	struct ifreq ifr;
+	struct rtentry rt;
+	struct in_addr mask;
+	const char *what;
+
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	ifr.ifr_hwaddr.sa_family = 1;
+	memcpy(ifr.ifr_hwaddr.sa_data, l->mac, 6);
+	what = "set MAC of";
+	if (ioctl(fd, SIOCSIFHWADDR, &ifr))
+		goto fail;
+	ifr.ifr_mtu = (int)l->mtu;
+	what = "set MTU of";
+	if (ioctl(fd, SIOCSIFMTU, &ifr))
+		goto fail;
+	set_sin(&ifr.ifr_addr, l->addr);
+	what = "set address of";
+	if (ioctl(fd, SIOCSIFADDR, &ifr))
+		goto fail;
+	mask.s_addr = htonl(l->prefix == 32 ? 0xffffffffu : ~(0xffffffffu >> l->prefix));
+	set_sin(&ifr.ifr_netmask, mask);
+	what = "set netmask of";
+	if (ioctl(fd, SIOCSIFNETMASK, &ifr))
+		goto fail;
+	what = "bring up";
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr))
+		goto fail;
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(fd, SIOCSIFFLAGS, &ifr))
+		goto fail;
+	if (!l->has_gateway)
+		return 0;
+	memset(&rt, 0, sizeof(rt));
+	set_sin(&rt.rt_dst, (struct in_addr){ 0 });
+	set_sin(&rt.rt_genmask, (struct in_addr){ 0 });
+	set_sin(&rt.rt_gateway, l->gateway);
+	rt.rt_flags = RTF_UP | RTF_GATEWAY;
+	rt.rt_dev = (char *)name;
+	what = "add the default route via";
+	if (ioctl(fd, SIOCADDRT, &rt) && errno != EEXIST)
+		goto fail;
+	return 0;
+fail:
+	snprintf(msg, size, "network: %s %s: %s", what, name, strerror(errno));
+	return -errno;
+}
+
+static int append(char *out, size_t size, const char *a, const char *b)
+{
+	size_t len = strlen(out);
+	int n = snprintf(out + len, size - len, "%s%s\n", a, b);
+
+	return n < 0 || (size_t)n >= size - len ? -E2BIG : 0;
+}
+
+/* A "host" value: IP<TAB>names, names of [A-Za-z0-9._-] separated by spaces. */
+static int host_ok(const char *s)
+{
+	const char *tab = strchr(s, '\t');
+	char ip[INET_ADDRSTRLEN];
+	struct in_addr a;
+
+	if (!tab || (size_t)(tab - s) >= sizeof(ip))
+		return 0;
+	memcpy(ip, s, (size_t)(tab - s));
+	ip[tab - s] = 0;
+	if (inet_pton(AF_INET, ip, &a) != 1 || !tab[1])
+		return 0;
+	for (s = tab + 1; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || strchr("._- ", *s)))
+			return 0;
+	return 1;
+}
+
+int net_setup(char **fields, size_t n, char *hosts, size_t hosts_size, char *resolv, size_t resolv_size,
+	      char *msg, size_t msg_size)
+{
+	struct link links[MAX_LINKS];
+	char names[MAX_LINKS * 2][IF_NAMESIZE], buf[MAX_FIELD];
+	unsigned char macs[MAX_LINKS * 2][6];
+	int used[MAX_LINKS * 2] = { 0 };
+	struct in_addr a;
+	size_t i, nl = 0;
+	int fd, found, j, k, err = 0, tries;
+
+	hosts[0] = resolv[0] = 0;
+	for (i = 0; i < n; i++) {
+		if (strlen(fields[i]) >= sizeof(buf))
+			goto bad;
+		strcpy(buf, fields[i]);
+		if (!strncmp(buf, "link\t", 5)) {
+			if (nl == MAX_LINKS || parse_link(buf + 5, &links[nl]))
+				goto bad;
+			nl++;
+		} else if (!strncmp(buf, "dns\t", 4)) {
+			if (inet_pton(AF_INET, buf + 4, &a) != 1 || append(resolv, resolv_size, "nameserver ", buf + 4))
+				goto bad;
+		} else if (!strncmp(buf, "host\t", 5)) {
+			if (!host_ok(buf + 5) || append(hosts, hosts_size, buf + 5, ""))
+				goto bad;
+		} /* other kinds: ignored (forward compatibility) */
+	}
+	if (resolv[0] && append(resolv, resolv_size, "options ndots:0", ""))
+		goto bad;
+	if (!nl)
+		return 0;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(msg, msg_size, "network: socket: %s", strerror(errno));
+		return -errno;
+	}
+	/* the NICs were probed at boot; allow a moment in case one is still coming */
+	for (tries = 0; (found = list_ifaces(fd, names, macs, MAX_LINKS * 2)) < (int)nl && tries < 100; tries++)
+		usleep(10000);
+	for (i = 0; i < nl && !err; i++) {
+		k = -1;
+		for (j = 0; j < found && k < 0; j++)
+			if (!used[j] && !memcmp(macs[j], links[i].mac, 6))
+				k = j;
+		for (j = 0; j < found && k < 0; j++)
+			if (!used[j])
+				k = j;
+		if (k < 0) {
+			snprintf(msg, msg_size, "network: no network interface for NIC %zu (found %d)", i, found);
+			err = -ENODEV;
+			break;
+		}
+		used[k] = 1;
+		err = configure(fd, names[k], &links[i], msg, msg_size);
+	}
+	close(fd);
+	return err;
+bad:
+	snprintf(msg, msg_size, "invalid NET field %zu", i);
+	return -EINVAL;
+}

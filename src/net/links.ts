@@ -1,0 +1,102 @@
+/**
+ * Host network devices: one Linux bridge per network, a persistent tap per VM NIC (QEMU opens it
+ * by name before it drops to `nobody`), a network namespace plus a veth pair per process-isolated
+ * container. Every operation is idempotent: a crash (kill -9 of QEMU, of the CLI) never leaves the
+ * next start broken, it finds the device and reuses or recreates it.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { runTool, tryTool } from './run.js';
+
+const IP = process.env.NESTBOX_IP ?? 'ip';
+export const NETNS_DIR = '/run/netns';
+
+export function linkExists(name: string): boolean {
+  return existsSync(`/sys/class/net/${name}`);
+}
+
+/** The bridge `name` with `gatewayCidr` on it, up. Ports on it do not leak to each other's hosts' other interfaces. */
+export async function ensureBridge(name: string, gatewayCidr: string, mtu: number): Promise<void> {
+  if (!linkExists(name)) {
+    await runTool(IP, ['link', 'add', name, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0']).catch(async (err) => {
+      if (!linkExists(name)) throw err; // another CLI made it meanwhile: fine
+    });
+  }
+  const addrs = await runTool(IP, ['-o', '-4', 'addr', 'show', 'dev', name]);
+  if (!addrs.includes(` ${gatewayCidr} `)) await runTool(IP, ['addr', 'replace', gatewayCidr, 'dev', name]);
+  await runTool(IP, ['link', 'set', name, 'mtu', String(mtu), 'up']);
+  // DNAT from the host's own 127.0.0.1 to a container leaves with a loopback source on this
+  // bridge (then masqueraded): allowed on this interface only, never host-wide
+  setSysctl(`net/ipv4/conf/${name}/route_localnet`, '1');
+}
+
+export async function deleteLink(name: string): Promise<void> {
+  if (linkExists(name)) await tryTool(IP, ['link', 'del', name]);
+}
+
+/** A persistent tap attached to `bridge`, up; an existing one (a crashed QEMU's) is reused. */
+export async function ensureTap(name: string, bridge: string | undefined, mtu: number): Promise<void> {
+  if (!linkExists(name)) {
+    await runTool(IP, ['tuntap', 'add', 'dev', name, 'mode', 'tap', 'vnet_hdr']).catch(async (err) => {
+      if (!linkExists(name)) throw err;
+    });
+  }
+  await runTool(IP, ['link', 'set', name, 'mtu', String(mtu), ...(bridge ? ['master', bridge] : ['nomaster']), 'up']);
+}
+
+export function netnsPath(ns: string): string {
+  return `${NETNS_DIR}/${ns}`;
+}
+
+export async function ensureNetns(ns: string): Promise<void> {
+  if (!existsSync(netnsPath(ns))) {
+    await runTool(IP, ['netns', 'add', ns]).catch((err) => {
+      if (!existsSync(netnsPath(ns))) throw err;
+    });
+  }
+  await runTool(IP, ['-n', ns, 'link', 'set', 'lo', 'up']);
+}
+
+export async function deleteNetns(ns: string): Promise<void> {
+  if (existsSync(netnsPath(ns))) await tryTool(IP, ['netns', 'del', ns]);
+}
+
+export interface VethNic {
+  /** Host end (on the bridge). */
+  host: string;
+  /** Name inside the namespace (eth0, eth1…). */
+  inner: string;
+  bridge: string;
+  mac: string;
+  cidr: string;
+  gateway?: string;
+  mtu: number;
+}
+
+/** A veth pair from the bridge into namespace `ns`, addressed; recreated when either end is missing. */
+export async function ensureVeth(ns: string, nic: VethNic): Promise<void> {
+  const innerThere = await tryTool(IP, ['-n', ns, 'link', 'show', nic.inner]);
+  if (!linkExists(nic.host) || !innerThere) {
+    await deleteLink(nic.host);
+    if (innerThere) await tryTool(IP, ['-n', ns, 'link', 'del', nic.inner]);
+    await runTool(IP, ['link', 'add', nic.host, 'mtu', String(nic.mtu), 'type', 'veth', 'peer', 'name', nic.inner, 'mtu', String(nic.mtu), 'netns', ns]);
+  }
+  await runTool(IP, ['link', 'set', nic.host, 'master', nic.bridge, 'up']);
+  await runTool(IP, ['-n', ns, 'link', 'set', nic.inner, 'address', nic.mac, 'up']);
+  await runTool(IP, ['-n', ns, 'addr', 'replace', nic.cidr, 'dev', nic.inner]);
+  if (nic.gateway) await runTool(IP, ['-n', ns, 'route', 'replace', 'default', 'via', nic.gateway, 'dev', nic.inner]);
+}
+
+export function setSysctl(key: string, value: string): void {
+  const file = `/proc/sys/${key}`;
+  try {
+    if (readFileSync(file, 'utf8').trim() !== value) writeFileSync(file, value);
+  } catch {
+    // not fatal: the feature that needs it says so when it fails
+  }
+}
+
+/** IPv4 subnets routed on the host (any interface): a new network must not overlap them. */
+export async function hostRoutes(): Promise<string[]> {
+  const out = await runTool(IP, ['-4', '-o', 'route', 'show', 'table', 'all']).catch(() => '');
+  return out.split('\n').map((l) => l.split(' ')[0] === 'local' || l.split(' ')[0] === 'broadcast' ? l.split(' ')[1] : l.split(' ')[0]).filter((d): d is string => !!d && /^\d/.test(d));
+}
