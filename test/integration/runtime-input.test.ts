@@ -13,6 +13,9 @@ after(async () => {
   r.dispose();
 });
 
+/** VM size by annotation (both VM tests use the same, so they share one template). */
+const SIZE = { 'io.nestbox.memory': '384m', 'io.nestbox.cpus': '2' };
+
 const bundleDir = (name: string) => {
   const d = path.join(r.dir, name);
   mkdirSync(d, { recursive: true });
@@ -74,7 +77,7 @@ test('an unknown ID: state, start, kill, delete, exec, pause', async () => {
 });
 
 test('start twice, delete of a running container, unknown signals; then delete --force cleans up', async () => {
-  const b = makeBundle(bundleDir('sleeper'), ['sleep', '1000']);
+  const b = makeBundle(bundleDir('sleeper'), ['sleep', '1000'], { annotations: SIZE });
   const pidFile = path.join(r.dir, 'sleeper.pid');
   const c = await r.rtDetached(['create', '--bundle', b, '--pid-file', pidFile, 'c1']);
   assert.equal(c.code, 0, c.stderr);
@@ -83,6 +86,13 @@ test('start twice, delete of a running container, unknown signals; then delete -
   assert.equal((await r.rt(['start', 'c1'])).code, 0);
   assert.equal(JSON.parse((await r.rt(['state', 'c1'])).stdout).pid, Number(readFileSync(pidFile, 'utf8')));
   await fails(['start', 'c1'], /cannot start container c1: it is running, not created \(it was already started\)/);
+  // the VM's size comes from the annotations; exec runs in it (foreground: exits as the process does)
+  const mem = await r.rt(['exec', 'c1', 'sh', '-c', 'grep MemTotal /proc/meminfo; grep -c ^processor /proc/cpuinfo; exit 7']);
+  assert.equal(mem.code, 7, mem.stderr);
+  const [, kib, cpus] = /MemTotal:\s+(\d+) kB\n(\d+)\n/.exec(mem.stdout) ?? [];
+  assert.ok(Number(kib) > 300 * 1024 && Number(kib) <= 384 * 1024, `MemTotal ${kib} kB for a 384 MiB VM`);
+  assert.equal(cpus, '2');
+  await fails(['exec', 'c1', 'no-such-command'], /exec: "no-such-command": executable file not found/);
   await fails(['kill', 'c1', 'SIGNOPE'], /unknown signal "SIGNOPE"/);
   await fails(['kill', 'c1', '99'], /signal numbers go from 1 to 64/);
   await fails(['delete', 'c1'], /cannot delete container c1: it is running; stop it first/);
@@ -93,7 +103,7 @@ test('start twice, delete of a running container, unknown signals; then delete -
 });
 
 test('kill of a created container ends it; its waiter dies by that signal', async () => {
-  const b = makeBundle(bundleDir('created'), ['true']);
+  const b = makeBundle(bundleDir('created'), ['true'], { annotations: SIZE });
   assert.equal((await r.rtDetached(['create', '--bundle', b, 'c2'])).code, 0);
   assert.equal((await r.rt(['kill', 'c2', 'KILL'])).code, 0);
   for (let i = 0; i < 50 && JSON.parse((await r.rt(['state', 'c2'])).stdout).status !== 'stopped'; i++) await new Promise((res) => setTimeout(res, 100));
