@@ -53,3 +53,12 @@ export function qemuErrTail(dir: string): string {
     return '';
   }
 }
+
+/**
+ * The idle tap (on no bridge) behind the NIC of a VM restored from a template: every template is
+ * saved with one NIC, so its clones need one too (src/net/sandbox-net.ts). Linux names are at
+ * most 15 characters.
+ */
+export function idleTapName(dir: string): string {
+  return `nrt${createHash('sha256').update(dir).digest('hex').slice(0, 12)}`;
+}

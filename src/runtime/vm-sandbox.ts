@@ -7,7 +7,8 @@ import { detectAccel, hostTscKhz } from '../vm/qemu/accel.js';
 import { QEMU_BINARY, qemuArgs, type QemuConfig } from '../vm/qemu/command.js';
 import { makeRwDisk } from '../vm/qemu/rw-disk.js';
 import { QmpClient } from '../vm/qemu/qmp.js';
-import { readQemuPid, vmFiles } from './vm-files.js';
+import { idleTapName, readQemuPid, vmFiles } from './vm-files.js';
+import { deleteLink, linkExists } from '../net/links.js';
 
 /**
  * The container's writable layer: an empty sparse ext4 disk. The read-only root disk is the
@@ -49,9 +50,16 @@ export function vmCommand(config: QemuConfig): string[] {
 
 /**
  * End the container's VM and its waiter without the guest's help: SIGKILL the waiter (the caller
- * sees the workload killed by SIGKILL), then QMP `quit`, then SIGKILL QEMU if it lingers.
+ * sees the workload killed by SIGKILL), then QMP `quit`, then SIGKILL QEMU if it lingers; then
+ * remove its idle tap (restored VMs).
  */
 export async function haltVm(dir: string, waiterPid: number | undefined, waiterStart: string | undefined): Promise<void> {
+  await endVm(dir, waiterPid, waiterStart);
+  const tap = idleTapName(dir);
+  if (linkExists(tap)) await deleteLink(tap);
+}
+
+async function endVm(dir: string, waiterPid: number | undefined, waiterStart: string | undefined): Promise<void> {
   const qemu = readQemuPid(dir);
   const qemuStart = qemu ? procStartTime(qemu) : undefined;
   if (isProcessAlive(waiterPid, waiterStart)) {

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { REPO, processesMatching, runCommand, type CliResult, type RunOptions } from '../helpers/cli.js';
 import { dataDir } from '../../src/runtime/data-dir.js';
+import { idleTapName } from '../../src/runtime/vm-files.js';
 
 export const RUNTIME = path.join(REPO, 'bin', 'nestbox-runtime');
 export const BUSYBOX_ARCHIVE = path.join(REPO, 'build', 'images', 'busybox.oci.tar');
@@ -97,8 +98,9 @@ export class Podman {
 
   /** What the runtime still holds of a container: its state directories and processes. */
   async leftovers(id: string): Promise<string[]> {
-    const dirs = [path.join(this.runtimeRoot, 'vm', id), path.join(this.runtimeRoot, 'runc', id)].filter((d) => existsSync(d));
-    return [...dirs, ...(await processesMatching(id))];
+    const tap = `/sys/class/net/${idleTapName(path.join(this.runtimeRoot, 'vm', id))}`;
+    const left = [path.join(this.runtimeRoot, 'vm', id), path.join(this.runtimeRoot, 'runc', id), tap].filter((d) => existsSync(d));
+    return [...left, ...(await processesMatching(id))];
   }
 
   async dispose(): Promise<void> {

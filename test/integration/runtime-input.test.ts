@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import * as path from 'node:path';
 import { processesMatching } from '../helpers/cli.js';
 import { makeBundle, RuntimeRoot } from './runtime-fixture.js';
+import { idleTapName } from '../../src/runtime/vm-files.js';
 
 // Bad input to nestbox-runtime: each gives a clear error (stderr and the --log JSON), a non-zero
 // exit, and leaves no VM or state behind.
@@ -36,6 +37,7 @@ async function fails(args: string[], pattern: RegExp) {
 async function nothingLeft(id: string) {
   assert.ok(!existsSync(path.join(r.root, 'vm', id)), `state of ${id} left behind`);
   assert.deepEqual(await processesMatching(path.join(r.root, 'vm', id)), [], `processes of ${id} left behind`);
+  assert.ok(!existsSync(`/sys/class/net/${idleTapName(path.join(r.root, 'vm', id))}`), `tap of ${id} left behind`);
   await fails(['state', id], new RegExp(`container "${id}" does not exist`));
 }
 
