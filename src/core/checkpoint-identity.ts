@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import type { Container } from './container.js';
 import { CheckpointError, digestStable, qemuVersionString, type CheckpointManifest } from './checkpoint-manifest.js';
+import type { DigestCache } from './digest-cache.js';
 import { FrameFileReader } from '../guest/frame-file.js';
 import type { ImageRecord } from '../image/types.js';
 import { sandboxFiles } from '../vm/sandbox-files.js';
@@ -8,8 +9,8 @@ import type { QemuConfig } from '../vm/qemu/command.js';
 import { qemuBinaryPath } from '../vm/qemu/template-store.js';
 
 /** What a saved guest needs from the host it is restored on: recorded at save, checked at restore. */
-export async function hostIdentity(base: QemuConfig): Promise<Pick<CheckpointManifest['guest'], 'kernel' | 'initramfs' | 'qemu' | 'accel'>> {
-  const [kernel, initramfs, qemu] = await Promise.all([digestStable(base.kernel), digestStable(base.initrd), qemuVersionString(qemuBinaryPath())]);
+export async function hostIdentity(base: QemuConfig, cache?: DigestCache): Promise<Pick<CheckpointManifest['guest'], 'kernel' | 'initramfs' | 'qemu' | 'accel'>> {
+  const [kernel, initramfs, qemu] = await Promise.all([digestStable(base.kernel, cache), digestStable(base.initrd, cache), qemuVersionString(qemuBinaryPath())]);
   return { kernel, initramfs, qemu, accel: base.accel };
 }
 
@@ -25,17 +26,17 @@ export async function agentVersion(c: Container): Promise<string> {
  * undefined when it can. The saved guest's memory holds its kernel, agent and the root disk's
  * page cache: any of them differing would corrupt it.
  */
-export async function foreignness(m: CheckpointManifest, image: ImageRecord | undefined, base: QemuConfig | undefined): Promise<string | undefined> {
+export async function foreignness(m: CheckpointManifest, image: ImageRecord | undefined, base: QemuConfig | undefined, cache?: DigestCache): Promise<string | undefined> {
   if (!image) return `its image ${m.image.ref} (${m.image.id.slice(0, 19)}) is not present here: pull or load it first`;
   if (image.chainId !== m.image.chainId) return `its image ${m.image.ref} has other layers here (chain ID ${image.chainId.slice(0, 19)}, the checkpoint needs ${m.image.chainId.slice(0, 19)})`;
   if (!base) return undefined;
-  const here = await hostIdentity(base);
+  const here = await hostIdentity(base, cache);
   if (m.kind === 'full') {
     if (here.kernel.sha256 !== m.guest.kernel.sha256) return `it was saved with another guest kernel (sha256 ${m.guest.kernel.sha256.slice(0, 12)}, here ${here.kernel.sha256.slice(0, 12)} at ${base.kernel})`;
     if (here.initramfs.sha256 !== m.guest.initramfs.sha256) return `it was saved with another guest agent / initramfs (sha256 ${m.guest.initramfs.sha256.slice(0, 12)}, here ${here.initramfs.sha256.slice(0, 12)} at ${path.basename(base.initrd)})`;
     if (here.qemu !== m.guest.qemu) return `it was saved by ${m.guest.qemu}, this host has ${here.qemu}`;
     if (here.accel !== m.guest.accel) return `it was saved under ${m.guest.accel}, this host runs VMs under ${here.accel}`;
-    const root = await digestStable(base.rootDisk);
+    const root = await digestStable(base.rootDisk, cache);
     if (root.sha256 !== m.image.rootDisk.sha256) return `the image's root disk differs here (sha256 ${root.sha256.slice(0, 12)}, the checkpoint needs ${m.image.rootDisk.sha256.slice(0, 12)})`;
   }
   return undefined;

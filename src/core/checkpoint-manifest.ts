@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { execFile } from 'node:child_process';
 import type { ContainerConfig } from './container.js';
+import type { DigestCache } from './digest-cache.js';
 import { NestboxError } from './errors.js';
 
 /**
@@ -62,9 +63,13 @@ export async function digestFile(file: string): Promise<Digest> {
   return { bytes, sha256: h.digest('hex') };
 }
 
-/** Digests of large files that do not change (kernel, initramfs, root disks), by path, size, mtime and inode. */
+/**
+ * Digests of large files that do not change (kernel, initramfs, root disks), by path, size, mtime
+ * and inode; with `cache`, verified digests kept under the state root (src/core/digest-cache.ts).
+ */
 const digestCache = new Map<string, Promise<Digest>>();
-export async function digestStable(file: string): Promise<Digest> {
+export async function digestStable(file: string, cache?: DigestCache): Promise<Digest> {
+  if (cache) return cache.digest(file);
   const { stat } = await import('node:fs/promises');
   const st = await stat(file);
   const key = `${file}:${st.size}:${st.mtimeMs}:${st.ino}`;

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import type { DigestCache } from './digest-cache.js';
 import { ConflictError, InvalidArgumentError, NotFoundError } from './errors.js';
 import { isProcessAlive, procStartTime } from './proc.js';
 import { CHECKPOINT_FILES, CHECKPOINT_NAME_RE, CheckpointError, digestFile, parseManifest, type CheckpointManifest } from './checkpoint-manifest.js';
@@ -21,7 +22,8 @@ export interface CheckpointInfo extends CheckpointManifest {
  * is always whole; whatever a killed writer left is swept by the next command.
  */
 export class CheckpointStore {
-  constructor(readonly dir: string) {}
+  /** `cache`: verified digests, so that a restore does not hash every file again (digest-cache.ts). */
+  constructor(readonly dir: string, private readonly cache?: DigestCache) {}
 
   pathOf(name: string): string {
     if (!CHECKPOINT_NAME_RE.test(name)) throw new InvalidArgumentError(`invalid checkpoint name "${name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
@@ -101,7 +103,7 @@ export class CheckpointStore {
       const st = await fs.lstat(path.join(dir, file)).catch(() => undefined);
       if (!st?.isFile()) throw new CheckpointError(`checkpoint ${where}: ${file} is missing`);
       if (st.size !== want.bytes) throw new CheckpointError(`checkpoint ${where}: ${file} is ${st.size} bytes, the manifest says ${want.bytes} (truncated or corrupt)`);
-      const got = await digestFile(path.join(dir, file));
+      const got = this.cache ? await this.cache.digest(path.join(dir, file)) : await digestFile(path.join(dir, file));
       if (got.sha256 !== want.sha256) throw new CheckpointError(`checkpoint ${where}: ${file} does not match its sha256 in the manifest (corrupt)`);
     }
     for (const name of await fs.readdir(dir)) if (!listed.has(name)) throw new CheckpointError(`checkpoint ${where}: unexpected file ${name}`);

@@ -8,6 +8,7 @@ import { isProcessAlive } from './proc.js';
 import { VERSION } from './version.js';
 import { CHECKPOINT_FILES, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, digestFile, digestStable, type CheckpointKind, type CheckpointManifest } from './checkpoint-manifest.js';
 import { CheckpointStore } from './checkpoint-store.js';
+import { DigestCache } from './digest-cache.js';
 import { agentVersion, checkForeign, foreignness, hostIdentity } from './checkpoint-identity.js';
 import { createContinuation, discard, launchSaved, ramBlockOf, sweepContinuations } from './saved-sandbox.js';
 import { sandboxFiles } from '../vm/sandbox-files.js';
@@ -34,9 +35,12 @@ export interface CheckpointResult {
  */
 export class Checkpoints {
   readonly store: CheckpointStore;
+  /** Verified digests of checkpoint files, the guest kernel and root disks: a restore hashes only what changed. */
+  private readonly digests: DigestCache;
 
   constructor(private readonly engine: Engine) {
-    this.store = new CheckpointStore(path.join(engine.root, 'checkpoints'));
+    this.digests = new DigestCache(path.join(engine.root, 'digests'));
+    this.store = new CheckpointStore(path.join(engine.root, 'checkpoints'), this.digests);
   }
 
   /** Undo what killed writers left: temp directories, sources left stopped, half-made containers. */
@@ -68,7 +72,7 @@ export class Checkpoints {
       const vm = this.engine.backend(c) as VmBackend;
       const image = await this.engine.images.resolve(c.config.imageId);
       const base = await vm.config(c.config.memoryMiB, c.config.cpus, c.dir, image, !c.config.readOnly);
-      const [host, rootDisk, agent] = await Promise.all([hostIdentity(base), digestStable(base.rootDisk), agentVersion(c)]);
+      const [host, rootDisk, agent] = await Promise.all([hostIdentity(base, this.digests), digestStable(base.rootDisk, this.digests), agentVersion(c)]);
       const wasRunning = c.state.status === 'running';
       const tmp = await this.store.tempDir(name, live && wasRunning ? { resume: c.config.id } : {});
       const file = (n: string) => path.join(tmp, n);
@@ -129,7 +133,10 @@ export class Checkpoints {
         };
         for (const key of ['state', 'disk', 'log', 'events'] as const) {
           const f = file(CHECKPOINT_FILES[key]);
-          if (await fs.stat(f).then(() => true, () => false)) manifest.files[key] = await digestFile(f);
+          if (!(await fs.stat(f).then(() => true, () => false))) continue;
+          const hashStarted = Date.now();
+          manifest.files[key] = await digestFile(f);
+          await this.digests.record(f, manifest.files[key], hashStarted);
         }
         const mf = file(CHECKPOINT_FILES.manifest);
         await fs.writeFile(mf, JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
@@ -150,12 +157,12 @@ export class Checkpoints {
     const image = await this.engine.images.resolve(m.image.id).catch(() => undefined);
     const vm = this.engine.backend({ config: m.container } as Container) as VmBackend;
     const base = image ? await vm.config(m.memoryMiB, m.cpus, '/', image, !m.container.readOnly) : undefined;
-    checkForeign(await foreignness(m, image, base), name);
-    await this.store.verify(this.store.pathOf(name), m, name);
-    if (m.files.disk) {
-      const why = await checkPackedDisk(path.join(this.store.pathOf(name), CHECKPOINT_FILES.disk));
+    // independent checks, at once (each throws naming what is wrong)
+    const packed = async () => {
+      const why = m.files.disk ? await checkPackedDisk(path.join(this.store.pathOf(name), CHECKPOINT_FILES.disk)) : undefined;
       if (why) throw new CheckpointError(`checkpoint ${name}: ${why}`);
-    }
+    };
+    await Promise.all([foreignness(m, image, base, this.digests).then((why) => checkForeign(why, name)), this.store.verify(this.store.pathOf(name), m, name), packed()]);
     return m;
   }
 
@@ -164,10 +171,11 @@ export class Checkpoints {
    * the writable layer. Same hostname and machine-id (it is the same workload continuing); fresh
    * entropy and the host's clock. A full checkpoint resumes its processes; a disk-only one boots.
    */
-  async restore(name: string, opts: { name?: string } = {}): Promise<{ container: Container; ms: number }> {
+  async restore(name: string, opts: { name?: string } = {}): Promise<{ container: Container; ms: number; phases: Record<string, number> }> {
     const t0 = Date.now();
     await this.sweep();
     const m = await this.check(name);
+    const phases: Record<string, number> = { checkMs: Date.now() - t0 };
     const image = await this.engine.images.resolve(m.image.id);
     const dir = this.store.pathOf(name);
     const { container: c, lock } = await createContinuation(this.engine, m.container, opts.name ? { name: opts.name } : {});
@@ -179,15 +187,17 @@ export class Checkpoints {
       await discard(this.engine, c);
       throw err;
     }
+    phases.diskMs = Date.now() - t0 - phases.checkMs!;
     if (m.kind === 'disk') {
       await fs.writeFile(sandboxFiles(c.dir).events, '', { mode: 0o600 });
       await fs.rm(path.join(c.dir, 'filling'), { force: true });
       await lock.release();
       const started = await this.engine.start(c.config.id);
-      return { container: started.container, ms: Date.now() - t0 };
+      return { container: started.container, ms: Date.now() - t0, phases };
     }
     const running = await launchSaved(this.engine, c, image, { stateFile: path.join(dir, CHECKPOINT_FILES.state), ramBlock: m.ramBlock, ...(m.guestPid ? { guestPid: m.guestPid } : {}), identity: {} }, lock);
-    return { container: running, ms: Date.now() - t0 };
+    phases.launchMs = Date.now() - t0 - phases.checkMs! - phases.diskMs;
+    return { container: running, ms: Date.now() - t0, phases };
   }
 
   async list() {

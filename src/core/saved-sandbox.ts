@@ -13,7 +13,7 @@ import { sandboxFiles } from '../vm/sandbox-files.js';
 import { killMonitor, launchFromState, reidentify } from '../vm/qemu/checkpoint-launch.js';
 import type { QemuConfig } from '../vm/qemu/command.js';
 import { RESTORED_TB_MIB } from '../vm/qemu/restore.js';
-import type { VmBackend } from '../vm/qemu/vm-backend.js';
+import { vmNics, type VmBackend } from '../vm/qemu/vm-backend.js';
 
 /** In a container directory while a restore, fork or migration fills it: who does (a sweep removes it if they died). */
 const FILLING = 'filling';
@@ -36,6 +36,8 @@ export async function createContinuation(engine: Engine, from: ContainerConfig, 
     id,
     name: name ?? `nestbox_${id.slice(0, 8)}`,
     created: new Date().toISOString(),
+    // on no network (its NIC is an unattached tap): the saved guest's addresses are its source's
+    ...(from.networkMode !== undefined ? { networkMode: 'none' } : {}),
     ...(opts.hostname ? { hostname: opts.hostname } : {}),
     ...(opts.machineId ? { machineId: opts.machineId } : {}),
   };
@@ -62,9 +64,8 @@ export interface SavedState {
  * identity, and the container is `running`. On failure the container is removed.
  */
 export async function launchSaved(engine: Engine, c: Container, image: ImageRecord, saved: SavedState, lock: Lock): Promise<Container> {
-  const vm = engine.backend(c) as VmBackend;
   try {
-    const base: QemuConfig = await vm.config(c.config.memoryMiB, c.config.cpus, c.dir, image, !c.config.readOnly);
+    const base = await savedSandboxConfig(engine, c, image);
     // RAM in the stream: loaded into a private mapping of an empty sparse file (anonymous memory
     // under the saver's RAM block name), unlinked once QEMU has it
     const zero = path.join(c.dir, 'ram.zero');
@@ -103,12 +104,24 @@ export async function launchSaved(engine: Engine, c: Container, image: ImageReco
   }
 }
 
+/**
+ * The QEMU configuration of a sandbox that loads a saved state: the same function and devices as
+ * a started one (a saved state only loads into a QEMU with the saver's device set), with its NIC.
+ * A continuation is on no network: its one NIC is an unattached tap, as with `--network none`.
+ */
+export async function savedSandboxConfig(engine: Engine, c: Container, image: ImageRecord): Promise<QemuConfig> {
+  const vm = engine.backend(c) as VmBackend;
+  const net = await engine.networks.plugIn(c);
+  return { ...(await vm.config(c.config.memoryMiB, c.config.cpus, c.dir, image, !c.config.readOnly)), ...vmNics(net) };
+}
+
 /** Remove a continuation that did not start (its QEMU, if any, is ended). */
 export async function discard(engine: Engine, c: Container): Promise<void> {
   const cur = (await engine.store.load(c.config.id)) ?? c;
   if (isProcessAlive(cur.state.pid, cur.state.pidStart)) await killMonitor({ pid: cur.state.pid!, pidStart: cur.state.pidStart });
   // a QEMU whose pid was never recorded (its starter was killed): it is chrooted in the directory
   for (const pid of await processesRootedAt(cur.dir)) await killMonitor({ pid, pidStart: procStartTime(pid) });
+  await engine.networks.remove(cur).catch(() => undefined);
   await engine.store.delete(cur);
 }
 

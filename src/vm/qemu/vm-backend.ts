@@ -19,7 +19,7 @@ import { templateDebug, VmTemplates } from './templates.js';
 import { guestNetFields, TEMPLATE_MAC, type SandboxNet } from '../../net/sandbox-net.js';
 
 /** QEMU NICs for a sandbox's networks: one per network, or the one idle NIC of `--network none`. */
-function vmNics(net: SandboxNet | undefined): { nics?: { tap: string; mac: string }[] } {
+export function vmNics(net: SandboxNet | undefined): { nics?: { tap: string; mac: string }[] } {
   if (!net) return {};
   if (net.nics.length) return { nics: net.nics.map((n) => ({ tap: n.dev, mac: n.mac })) };
   return net.idleTap ? { nics: [{ tap: net.idleTap, mac: TEMPLATE_MAC }] } : {};
