@@ -9,12 +9,16 @@ const common = {
   platform: 'node',
   target: 'node20',
   format: 'esm',
-  sourcemap: 'linked',
+  // external: the map is written, but no sourceMappingURL comment makes Node look for it at
+  // every start (measured: ~50 ms of the CLI's start-up went to source map handling)
+  sourcemap: 'external',
   define: { __NESTBOX_VERSION__: JSON.stringify(pkg.version) },
   banner: { js: "import { createRequire as __nbRequire } from 'node:module'; const require = __nbRequire(import.meta.url);" },
   logLevel: 'warning',
 };
-await build({ ...common, entryPoints: ['src/cli/bin.ts'], outfile: 'dist/cli.js' });
+// The CLI: split, so a command loads only the modules it reaches (the engine, registry client and
+// API server are imported when a command needs them).
+await build({ ...common, entryPoints: { cli: 'src/cli/bin.ts' }, outdir: 'dist', splitting: true, chunkNames: 'chunks/[name]-[hash]' });
 await build({ ...common, entryPoints: ['src/index.ts'], outfile: 'dist/index.js' });
 // The OCI runtime CLI (bin/nestbox-runtime): split, so each command loads only its own code.
 await build({

@@ -1,4 +1,12 @@
 import { main } from './main.js';
 import { restoreArgv } from './argv.js';
 
+// `nestbox ps | head -1`: a reader that stops reading is not an error (as in any Unix tool).
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
 await main(restoreArgv(process.argv.slice(2)));

@@ -124,13 +124,13 @@ test('detached: ps, logs --tail, exec, inspect, kill, wait, stop, rm -f', async 
   assert.equal(existsSync(path.join(root.dir, 'containers', id)), false);
 });
 
-test('images, rmi, pull of a local image; errors come back as dockerd reports them', async () => {
+test('images, rmi, a pull that cannot reach its registry; errors come back as dockerd reports them', async () => {
   const images = await docker(['images', '--format', '{{.Repository}}:{{.Tag}}']);
   assert.equal(images.stdout, 'busybox:latest\n', images.stderr);
-  assert.equal((await docker(['pull', 'busybox'])).code, 0);
+  // No internet here: docker's implicit pull of a missing image asks the registry and says why it failed.
   const missing = await docker(['run', '--rm', 'no-such-image']);
   assert.equal(missing.code, 125);
-  assert.match(missing.stderr, /not implemented/);
+  assert.match(missing.stderr, /docker\.io\/library\/no-such-image/);
   const nf = await docker(['logs', 'nope']);
   assert.equal(nf.code, 1);
   assert.match(nf.stderr, /Error response from daemon: no such container: nope/);
@@ -209,7 +209,7 @@ test('CLI and API share one core: each sees what the other created', async () =>
 });
 
 test('SIGTERM stops the server, not the containers', async () => {
-  await docker(['pull', 'busybox']).catch(() => undefined); // image was removed above: the default image comes back on use
+  // the image was removed above: the embedded default image comes back on use, without a pull
   const run = await docker(['run', '-d', '--name', 'survivor', ...P, 'busybox', 'sleep', '100']);
   assert.equal(run.code, 0, run.stderr);
   assert.equal(await stopServe(server!), 0);
