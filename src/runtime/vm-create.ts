@@ -7,6 +7,7 @@ import type { Bundle } from './bundle.js';
 import { checkProcess } from './bundle.js';
 import type { RuntimeContext } from './context.js';
 import { BundleError } from './errors.js';
+import { checkCommand } from './look-path.js';
 import { reportMounts } from './mounts.js';
 import { RuntimeStore, type RuntimeRecord } from './state-store.js';
 import { ctlLockKeys, qemuErrTail, vmFiles } from './vm-files.js';
@@ -35,6 +36,7 @@ export async function createVm(ctx: RuntimeContext, id: string, bundle: Bundle, 
   const proc = checkProcess(bundle.config.process, where);
   if (proc.terminal && !opts.consoleSocket) throw new BundleError(`${where}: process.terminal is true, so --console-socket is required`);
   if (!proc.terminal && opts.consoleSocket) throw new BundleError(`${where}: --console-socket was given but process.terminal is false`);
+  await checkCommand(bundle.rootfs, proc.args[0]!, proc.env, proc.cwd);
   const size = vmSize(bundle.config, bundle.annotations);
   const readOnly = bundle.config.root?.readonly === true;
   if (bundle.config.process?.rlimits?.length) ctx.log.debug('process.rlimits are not applied inside the VM (its kernel has its own defaults)');

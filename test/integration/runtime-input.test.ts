@@ -68,6 +68,9 @@ test('create: a missing rootfs, an empty process', async () => {
   await fails(['create', '--bundle', t, 'x5'], /--console-socket is required/);
   await nothingLeft('x5');
   await fails(['create', '--bundle', e, '../escape'], /invalid container ID/);
+  const nf = makeBundle(bundleDir('nocmd'), ['no-such-command']);
+  await fails(['create', '--bundle', nf, 'x6'], /exec: "no-such-command": executable file not found in \$PATH/);
+  await nothingLeft('x6');
 });
 
 test('an unknown ID: state, start, kill, delete, exec, pause', async () => {

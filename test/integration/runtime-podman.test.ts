@@ -50,7 +50,13 @@ test('VM isolation (default): output, a guest kernel, exit codes', async () => {
   assert.match(kernel!, /^\d+\.\d+/);
   const code = await runRm([...NET, 'busybox', 'sh', '-c', 'exit 3']);
   assert.equal(code.code, 3, code.stderr);
+  // as with runc, a missing command fails at create (podman: 127), one that cannot run at start (126)
+  const nf = await runRm([...NET, 'busybox', 'no-such-command']);
+  assert.equal(nf.code, 127, nf.stderr);
+  assert.match(nf.stderr, /exec: "no-such-command": executable file not found in \$PATH/);
+  assert.equal((await runRm([...NET, 'busybox', '/etc/passwd'])).code, 126);
   assert.deepEqual(await gone(r.id), [], 'VM state left behind');
+  assert.deepEqual(await gone(nf.id), [], 'VM state left behind');
   assert.deepEqual(await gone(code.id), [], 'VM state left behind');
 });
 
