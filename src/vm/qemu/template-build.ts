@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, openSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -26,7 +26,8 @@ const BOOT_TIMEOUT_MS = Number(process.env.NESTBOX_BOOT_TIMEOUT_MS ?? 120_000);
 export async function buildTemplate(store: TemplateStore, key: string, spec: TemplateSpec): Promise<TemplateManifest> {
   await store.sweep(key);
   const tmp = await store.tempDir(key);
-  const tap = `nbt-t${key.slice(0, 8)}`;
+  // its own name: the same template may be built in another state root at the same time
+  const tap = `nbt-t${randomBytes(4).toString('hex')}`;
   try {
     await ensureTap(tap, undefined, NETWORK_MTU);
     const identity = TemplateStore.identity(spec);
