@@ -84,6 +84,8 @@ export function httpStatusOf(err: unknown): number {
   if (err instanceof InvalidArgumentError || err instanceof ImageError) return 400;
   if (err instanceof ConflictError) return 409;
   if (err instanceof RegistryError && (err.code === 'REGISTRY_UNAUTHORIZED' || err.code === 'REGISTRY_DENIED')) return 403;
+  // the registry failed, not us: a gateway error
+  if (err instanceof RegistryError) return 502;
   return 500;
 }
 

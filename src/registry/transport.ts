@@ -169,8 +169,14 @@ export class Transport {
 
   wrap(err: unknown, what: string): Error {
     if (err instanceof RegistryError) return err;
-    const e = err as Error & { cause?: { code?: string; message?: string } };
-    const detail = e.cause?.code ?? e.cause?.message ?? e.message;
+    const e = err as Error & { cause?: { code?: string; message?: string; hostname?: string } };
+    const code = e.cause?.code;
+    const host = new URL(this.endpoint.base).host;
+    const detail =
+      code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? `cannot resolve ${e.cause?.hostname ?? host} (no DNS or no network?)`
+      : code === 'ECONNREFUSED' ? `${host} refused the connection (is the registry running there?)`
+      : code === 'ETIMEDOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' ? `no connection to ${host} (timed out)`
+      : code ?? e.cause?.message ?? e.message;
     return new RegistryError(`${what}: registry ${this.endpoint.domain} failed: ${detail}`, 'REGISTRY_UNAVAILABLE', { cause: err });
   }
 }

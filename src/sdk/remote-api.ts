@@ -1,4 +1,4 @@
-import { BackendError, NotFoundError, RegistryError } from '../core/errors.js';
+import { BackendError, ImageError, NotFoundError, RegistryError } from '../core/errors.js';
 import { envList, KEEP_ALIVE_CMD, type ExecOptions, type LogsOptions, type OutputChunk, type PullSpec, type SandboxApi, type SandboxInfo, type SandboxSpec } from './api.js';
 import { Demuxer } from './demux.js';
 import { HttpClient } from './http-client.js';
@@ -40,8 +40,8 @@ export class RemoteApi implements SandboxApi {
     let digest = '';
     for (const line of reply.body.toString('utf8').split(/\r?\n/)) {
       if (!line.trim()) continue;
-      const m = JSON.parse(line) as { status?: string; error?: string };
-      if (m.error) throw new RegistryError(m.error, 'REGISTRY_PULL_FAILED');
+      const m = JSON.parse(line) as { status?: string; error?: string; code?: string };
+      if (m.error) throw m.code?.startsWith('IMAGE_') ? new ImageError(m.error, m.code) : new RegistryError(m.error, m.code ?? 'REGISTRY_PULL_FAILED');
       const d = /^Digest: (sha256:[a-f0-9]{64})$/.exec(m.status ?? '');
       if (d) digest = d[1]!;
     }

@@ -1,4 +1,4 @@
-import { BackendError, ConflictError, InvalidArgumentError, NestboxError, NotFoundError } from '../core/errors.js';
+import { BackendError, ConflictError, ImageError, InvalidArgumentError, NestboxError, NotFoundError, RegistryError } from '../core/errors.js';
 
 /**
  * An error reply of `nestbox serve` (`{"message", "code"?}` with dockerd's statuses) back into the
@@ -16,7 +16,9 @@ export function errorFromReply(status: number, body: Buffer, route: string): Nes
     // not JSON: keep the text
   }
   let err: NestboxError;
-  if (status === 404) err = notFound(message, route);
+  if (code?.startsWith('REGISTRY_')) err = new RegistryError(message, code);
+  else if (code?.startsWith('IMAGE_') && code !== 'IMAGE_NOT_FOUND') err = new ImageError(message, code);
+  else if (status === 404) err = notFound(message, route);
   else if (status === 409) err = new ConflictError(message, code ?? 'CONFLICT');
   else if (status === 400 || status === 413) err = new InvalidArgumentError(message);
   else err = new BackendError(message, code ?? (status === 501 ? 'NOT_IMPLEMENTED' : 'BACKEND_FAILED'));

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { Nestbox, NotFoundError, ConflictError, NestboxError, SandboxFileError } from '../../src/index.js';
+import { Nestbox, NotFoundError, ConflictError, NestboxError, RegistryError, SandboxFileError } from '../../src/index.js';
 import { TestRoot } from '../helpers/cli.js';
 import { startServe, stopServe } from '../helpers/serve.js';
 
@@ -95,8 +95,12 @@ for (const [mode, make] of modes) {
       assert.ok(nf instanceof NotFoundError, String(nf));
       assert.equal(nf.code, 'CONTAINER_NOT_FOUND');
       assert.match(nf.message, /no-such-sandbox/);
-      const bad = await nb.create({ image: 'no-such-image-xyz', isolation: 'process' }).then(() => undefined, (e: unknown) => e);
+      const bad = await nb.create({ image: 'no-such-image-xyz', isolation: 'process', pull: 'never' }).then(() => undefined, (e: unknown) => e);
       assert.ok(bad instanceof NestboxError && bad.code === 'IMAGE_NOT_FOUND', String(bad));
+      // No internet here: the implicit pull fails the same way in both modes.
+      const offline = await nb.create({ image: 'no-such-image-xyz', isolation: 'process' }).then(() => undefined, (e: unknown) => e);
+      assert.ok(offline instanceof RegistryError && offline.code === 'REGISTRY_UNAVAILABLE', String(offline));
+      assert.match(offline.message, /docker\.io/);
 
       const sb = await nb.create({ image: 'busybox', isolation: 'process', cmd: ['sh', '-c', 'echo main-out; echo main-err >&2; exec sleep 1000'] });
       try {

@@ -5,6 +5,7 @@
  * Progress streams as docker's JSON messages; an error after the stream started is an
  * `errorDetail` message, as docker sends it.
  */
+import { NestboxError } from '../../core/errors.js';
 import { familiar } from '../../image/reference.js';
 import type { PullEvent } from '../../image/pull.js';
 import type { PushEvent } from '../../image/push.js';
@@ -90,7 +91,8 @@ class ProgressStream {
     } catch (err) {
       if (this.out === undefined) throw err;
       const message = (err as Error).message;
-      this.send({ errorDetail: { message }, error: message });
+      // `code`: nestbox's stable error code, for the SDK (the docker CLI ignores it)
+      this.send({ errorDetail: { message }, error: message, ...(err instanceof NestboxError ? { code: err.code } : {}) });
     }
     await this.queue;
     this.out?.end();
