@@ -18,6 +18,8 @@ const COMMANDS: Record<string, () => Promise<CommandFn>> = {
   ps: async () => (await import('./commands/ps.js')).ps,
   list: async () => (await import('./commands/list.js')).list,
   features: async () => (await import('./commands/features.js')).features,
+  update: async () => (await import('./commands/update.js')).update,
+  events: async () => (await import('./commands/events.js')).events,
 };
 
 const USAGE = `usage: nestbox-runtime [global flags] COMMAND [flags] ID

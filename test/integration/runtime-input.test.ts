@@ -98,6 +98,10 @@ test('start twice, delete of a running container, unknown signals; then delete -
   assert.ok(Number(kib) > 300 * 1024 && Number(kib) <= 384 * 1024, `MemTotal ${kib} kB for a 384 MiB VM`);
   assert.equal(cpus, '2');
   await fails(['exec', 'c1', 'no-such-command'], /exec: "no-such-command": executable file not found/);
+  // resources cannot change in a running VM: accepted, with a warning in the log; empty stats
+  assert.equal((await r.rt(['update', '--memory', '1073741824', 'c1'])).code, 0);
+  assert.match(r.logLines().at(-1)!.msg, /not applied/);
+  assert.deepEqual(JSON.parse((await r.rt(['events', '--stats', 'c1'])).stdout), { type: 'stats', id: 'c1', data: {} });
   await fails(['kill', 'c1', 'SIGNOPE'], /unknown signal "SIGNOPE"/);
   await fails(['kill', 'c1', '99'], /signal numbers go from 1 to 64/);
   await fails(['delete', 'c1'], /cannot delete container c1: it is running; stop it first/);
