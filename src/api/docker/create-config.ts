@@ -3,6 +3,7 @@ import { MIN_MEMORY_MIB } from '../../core/create-spec.js';
 import type { Isolation } from '../../core/container.js';
 import { ApiError } from '../http-error.js';
 import { mountsOf } from './create-mounts.js';
+import { networkOptionsOf } from './networks.js';
 
 /** `POST /containers/create` body → core CreateOptions (the parts nestbox supports). */
 export interface CreateAction {
@@ -56,6 +57,7 @@ export function parseCreate(body: Record<string, unknown>, name: string | null):
   }
   const mounts = mountsOf(body, hc);
   if (mounts.length) options.mounts = mounts;
+  Object.assign(options, networkOptionsOf(body, hc));
   const cs = hc.ConsoleSize;
   const action: CreateAction = { options };
   if (Array.isArray(cs) && cs.length === 2 && cs.every((n) => Number.isInteger(n) && n > 0 && n < 65536)) {

@@ -10,6 +10,7 @@ import { inspectImage, listImages, removeImage } from './images.js';
 import { checkAuth, pullImage, pushImage } from './registry.js';
 import { tagImage } from './image-tag.js';
 import { createVolume, inspectVolume, listVolumes, pruneVolumes, removeVolume } from './volumes.js';
+import { connectNetwork, createNetwork, disconnectNetwork, inspectNetwork, listNetworks, pruneNetworks, removeNetwork } from './networks.js';
 
 /** The Docker Engine API routes nestbox implements (see docs/api.md). */
 export function dockerRouter(ctx: DockerContext): Router {
@@ -43,6 +44,13 @@ export function dockerRouter(ctx: DockerContext): Router {
     .on('POST', '/volumes/prune', h(pruneVolumes))
     .on('GET', '/volumes/:name', h(inspectVolume))
     .on('DELETE', '/volumes/:name', h(removeVolume))
+    .on('GET', '/networks', h(listNetworks))
+    .on('POST', '/networks/create', h(createNetwork))
+    .on('POST', '/networks/prune', h(pruneNetworks))
+    .on('GET', '/networks/:id', h(inspectNetwork))
+    .on('DELETE', '/networks/:id', h(removeNetwork))
+    .on('POST', '/networks/:id/connect', h(connectNetwork))
+    .on('POST', '/networks/:id/disconnect', h(disconnectNetwork))
     .on('GET', '/images/*name/json', h(inspectImage))
     .on('DELETE', '/images/*name', h(removeImage));
 }
