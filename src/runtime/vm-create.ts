@@ -8,7 +8,8 @@ import { checkProcess } from './bundle.js';
 import type { RuntimeContext } from './context.js';
 import { BundleError } from './errors.js';
 import { checkCommand } from './look-path.js';
-import { reportMounts } from './mounts.js';
+import { vmMounts } from './mounts.js';
+import { vmMountPlan } from '../vm/mount-plan.js';
 import { RuntimeStore, type RuntimeRecord } from './state-store.js';
 import { ctlLockKeys, qemuErrTail, vmFiles } from './vm-files.js';
 import { haltVm, prepareRwDisk, vmCommand, vmConfig } from './vm-sandbox.js';
@@ -40,7 +41,8 @@ export async function createVm(ctx: RuntimeContext, id: string, bundle: Bundle, 
   const size = vmSize(bundle.config, bundle.annotations);
   const readOnly = bundle.config.root?.readonly === true;
   if (bundle.config.process?.rlimits?.length) ctx.log.debug('process.rlimits are not applied inside the VM (its kernel has its own defaults)');
-  reportMounts(bundle.config.mounts, ctx.log);
+  const mounts = vmMountPlan(vmMounts(bundle.config.mounts, ctx.log));
+  const shares = mounts.blk.length + mounts.fs.length > 0 ? { mounts: { blk: mounts.blk, fs: mounts.fs } } : {};
 
   const store = new RuntimeStore(ctx.root);
   const record: RuntimeRecord = {
@@ -58,7 +60,7 @@ export async function createVm(ctx: RuntimeContext, id: string, bundle: Bundle, 
     await store.locked(id, async () => {
       const files = vmFiles(dir);
       const { disk, key } = await cachedRootDisk(dataDir(ctx.root), bundle.rootfs);
-      const config = vmConfig(dir, disk, size.memoryMiB, size.cpus, readOnly);
+      const config = { ...vmConfig(dir, disk, size.memoryMiB, size.cpus, readOnly), ...shares };
       const request = encode.run({
         args: proc.args,
         env: proc.env,
@@ -69,9 +71,11 @@ export async function createVm(ctx: RuntimeContext, id: string, bundle: Bundle, 
         hostname: bundle.config.hostname || id.slice(0, 12),
         readOnly,
         machineId: randomBytes(16).toString('hex'),
+        ...(mounts.guest.length ? { mounts: mounts.guest } : {}),
       });
       await fs.writeFile(files.runRequest, request, { mode: 0o600 });
-      const restored = await restoreVm(ctx.log, dataDir(ctx.root), config, key);
+      // a template has no shares: a container with mounts boots (as in the engine)
+      const restored = mounts.guest.length ? undefined : await restoreVm(ctx.log, dataDir(ctx.root), config, key);
       if (!restored && !readOnly) await prepareRwDisk(dir);
       const args = ['vm', '--dir', dir, '--locks', ctlLockKeys(dir).join(','), '--request', files.runRequest, '--boot-timeout-ms', String(BOOT_TIMEOUT_MS)];
       if (opts.consoleSocket) args.push('--console-socket', opts.consoleSocket);

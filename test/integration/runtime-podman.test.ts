@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Podman, ULIMITS } from './runtime-fixture.js';
@@ -88,4 +88,18 @@ test('VM: rm -f of a running container ends its VM', async () => {
   const id = (await ok(['run', '-d', ...NET, '--name', 'nb2', 'busybox', 'sleep', '1000'])).trim();
   await ok(['rm', '-f', '-t', '0', 'nb2']);
   assert.deepEqual(await gone(id), []);
+});
+
+test('VM: bind mounts of host directories (9p, :ro kept) and --tmpfs', async () => {
+  const share = path.join(podman.dir, 'share');
+  mkdirSync(share);
+  writeFileSync(path.join(share, 'f'), 'from-host\n');
+  const r = await runRm([...NET, '-v', `${share}:/data`, '--tmpfs', '/scratch', 'busybox', 'sh', '-c', 'cat /data/f; echo from-vm > /data/g; touch /scratch/x && grep " /scratch " /proc/mounts | cut -d" " -f3']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'from-host\ntmpfs\n');
+  assert.equal(readFileSync(path.join(share, 'g'), 'utf8'), 'from-vm\n', 'a write in the VM did not reach the host directory');
+  const ro = await runRm([...NET, '-v', `${share}:/data:ro`, 'busybox', 'touch', '/data/h']);
+  assert.notEqual(ro.code, 0);
+  assert.match(ro.stderr, /Read-only file system/);
+  assert.deepEqual(await gone(r.id), []);
 });
