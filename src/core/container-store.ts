@@ -118,6 +118,28 @@ export class ContainerStore {
     return { ...c, state };
   }
 
+  /**
+   * Give a container a new configuration with the same id (a warm-pool sandbox adopted by a
+   * create): the new name is claimed first (O_EXCL), then config.json is replaced, then the old
+   * name is released. The caller holds the container's start lock.
+   */
+  async replaceConfig(c: Container, config: ContainerConfig): Promise<Container> {
+    if (config.id !== c.config.id) throw new InvalidArgumentError('replaceConfig: the id cannot change');
+    if (config.name !== c.config.name) {
+      if (!NAME_RE.test(config.name)) throw new InvalidArgumentError(`invalid container name "${config.name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+      try {
+        await fs.writeFile(path.join(this.paths.names, config.name), config.id, { flag: 'wx' });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        throw new ConflictError(`the container name "/${config.name}" is already in use. You have to remove (or rename) that container to be able to reuse that name.`, 'NAME_IN_USE');
+      }
+    }
+    await writeJsonAtomic(path.join(c.dir, 'config.json'), config, 0o600);
+    this.configs.set(config.id, config);
+    if (config.name !== c.config.name) await fs.rm(path.join(this.paths.names, c.config.name), { force: true });
+    return { ...c, config };
+  }
+
   /** Delete the container's directory and name. The caller has stopped everything first. */
   async delete(c: Container): Promise<void> {
     this.configs.delete(c.config.id);

@@ -32,6 +32,8 @@ export interface ContainerConfig {
   networkMode?: string;
   /** `--dns` resolvers (absent: the network's own DNS). */
   dns?: string[];
+  /** A warm-pool sandbox (src/core/pool.ts), not a user's container: the server process that keeps it. */
+  pool?: { pid: number; start?: string };
 }
 
 /** What happened at run time; rewritten atomically on each transition. */
@@ -52,6 +54,8 @@ export interface ContainerState {
   accel?: string;
   /** Key of the VM template the sandbox was restored from (absent: it booted). */
   template?: string;
+  /** Status `created` with its QEMU up and paused, the agent waiting for RUN (a warm-pool sandbox). */
+  warm?: boolean;
 }
 
 export interface Container {

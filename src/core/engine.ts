@@ -27,6 +27,10 @@ import { resolveUser } from '../vm/process/passwd.js';
 import { VolumeStore } from './volumes.js';
 import { ContainerVolumes } from './container-volumes.js';
 import { ContainerNetworks } from './network-attach.js';
+import { resumeWarm, type WarmPoolTaker } from './pool-start.js';
+import type { ContainerConfig } from './container.js';
+import type { ImageRecord } from '../image/types.js';
+import type { MountSpec } from './mount-spec.js';
 import { exposedPorts } from './network-ports.js';
 
 export interface EngineOptions {
@@ -46,6 +50,8 @@ export class Engine {
   readonly networks: ContainerNetworks;
   private readonly backends: Record<Isolation, Backend>;
   private readonly vm: VmBackend;
+  /** The warm pool a create takes a ready sandbox from (set by `nestbox serve --pool`). */
+  pool?: WarmPoolTaker;
 
   constructor(opts: EngineOptions = {}) {
     this.root = resolveRoot(opts.root);
@@ -62,7 +68,7 @@ export class Engine {
     return this.backends[c.config.isolation];
   }
 
-  async create(opts: CreateOptions & { template?: boolean }): Promise<Container> {
+  async create(opts: CreateOptions & { template?: boolean; pool?: ContainerConfig['pool'] }): Promise<Container> {
     const isolation = opts.isolation ?? 'vm';
     if (isolation !== 'vm' && isolation !== 'process') {
       throw new InvalidArgumentError(`invalid isolation "${String(isolation)}": use vm or process`);
@@ -70,36 +76,15 @@ export class Engine {
     const image = await this.images.resolve(opts.image);
     const process = processSpecFor(image, opts);
     ContainerNetworks.check(opts);
+    // a ready sandbox of the warm pool (nestbox serve --pool) becomes this container
+    const warm = !opts.pool && this.pool ? await this.pool.take(opts, image, (id) => this.configFor(opts, image, id, process, [])) : undefined;
+    if (warm) return warm;
     const mounts = await this.mountUse.prepare(opts.mounts);
     const id = newContainerId();
-    const name = opts.name ?? (await this.freeName());
-    const c = await this.store.create(
-      {
-        id,
-        name,
-        created: new Date().toISOString(),
-        image: opts.image,
-        imageId: image.id,
-        isolation,
-        hostname: opts.hostname ?? shortId(id),
-        process,
-        path: process.args[0]!,
-        readOnly: opts.readOnly ?? false,
-        memoryMiB: opts.memoryMiB ?? DEFAULT_MEMORY_MIB,
-        cpus: opts.cpus ?? 1,
-        autoRemove: opts.autoRemove ?? false,
-        openStdin: opts.openStdin ?? false,
-        machineId: randomBytes(16).toString('hex'),
-        ...(opts.template === false ? { template: false } : {}),
-        ...(mounts.length ? { mounts } : {}),
-        networkMode: opts.networks?.[0]?.name ?? 'bridge',
-        ...(opts.dns?.length ? { dns: opts.dns } : {}),
-      },
-      { status: 'created', restartCount: 0 },
-    );
+    const c = await this.store.create(await this.configFor(opts, image, id, process, mounts), { status: 'created', restartCount: 0 });
     try {
       const ports = [...(opts.ports ?? []), ...(opts.publishAll ? exposedPorts(image.config.ExposedPorts) : [])];
-      await this.networks.attach({ id, name }, { ...opts, ports });
+      await this.networks.attach({ id, name: c.config.name }, { ...opts, ports });
       await this.backends[isolation].prepare(c, image);
     } catch (err) {
       await this.networks.remove(c).catch(() => undefined);
@@ -107,6 +92,34 @@ export class Engine {
       throw err;
     }
     return c;
+  }
+
+  /** The configuration `create` writes for `opts` (also what a warm-pool sandbox is given when a create adopts it). */
+  private async configFor(opts: CreateOptions & { template?: boolean; pool?: ContainerConfig['pool'] }, image: ImageRecord, id: string, process: ProcessSpec, mounts: MountSpec[]): Promise<ContainerConfig> {
+    const isolation = opts.isolation ?? 'vm';
+    const name = opts.name ?? (await this.freeName());
+    return {
+      id,
+      name,
+      created: new Date().toISOString(),
+      image: opts.image,
+      imageId: image.id,
+      isolation,
+      hostname: opts.hostname ?? shortId(id),
+      process,
+      path: process.args[0]!,
+      readOnly: opts.readOnly ?? false,
+      memoryMiB: opts.memoryMiB ?? DEFAULT_MEMORY_MIB,
+      cpus: opts.cpus ?? 1,
+      autoRemove: opts.autoRemove ?? false,
+      openStdin: opts.openStdin ?? false,
+      machineId: randomBytes(16).toString('hex'),
+      ...(opts.template === false ? { template: false } : {}),
+      ...(mounts.length ? { mounts } : {}),
+      networkMode: opts.networks?.[0]?.name ?? 'bridge',
+      ...(opts.dns?.length ? { dns: opts.dns } : {}),
+      ...(opts.pool ? { pool: opts.pool } : {}),
+    };
   }
 
   private async freeName(): Promise<string> {
@@ -131,12 +144,14 @@ export class Engine {
         if (opts.keepChannel) throw new ConflictError(`container ${c.config.name} is already running`, 'ALREADY_RUNNING');
         return { container: c };
       }
+      // a warm-pool sandbox a create adopted: its QEMU is up and paused, its agent waits for RUN
+      const warm = c.state.warm && !c.config.pool && isProcessAlive(c.state.pid, c.state.pidStart) ? await resumeWarm(this, c).catch(() => undefined) : undefined;
       // we hold the start lock, so a live monitor of a 'created' container is an orphan of a
       // start that was interrupted (CLI killed mid-boot): end it before launching another
-      if (isProcessAlive(c.state.pid, c.state.pidStart)) await this.backends[c.config.isolation].halt(c);
+      if (!warm && isProcessAlive(c.state.pid, c.state.pidStart)) await this.backends[c.config.isolation].halt(c);
       const image = await this.images.resolve(c.config.imageId);
       const net = await this.networks.plugIn(c);
-      return await this.mountUse.whileStarting(c, () => startSandbox(this.store, this.backends[c.config.isolation], c, image, opts, net));
+      return await this.mountUse.whileStarting(c, () => startSandbox(this.store, this.backends[c.config.isolation], c, image, opts, net, warm));
     } finally {
       await lock.release();
     }
@@ -150,7 +165,8 @@ export class Engine {
   async list(opts: { all?: boolean } = {}): Promise<Container[]> {
     const refreshed = await Promise.all((await this.store.list()).map((c) => this.refresh(c).catch(() => c)));
     const all = refreshed.filter((c) => !(c.config.autoRemove && c.state.status === 'exited'));
-    const shown = opts.all ? all : all.filter((c) => c.state.status === 'running' || c.state.status === 'paused');
+    const user = all.filter((c) => !c.config.pool);
+    const shown = opts.all ? user : user.filter((c) => c.state.status === 'running' || c.state.status === 'paused');
     return shown.sort((a, b) => b.config.created.localeCompare(a.config.created));
   }
 

@@ -32,10 +32,12 @@ export async function startSandbox(
   image: ImageRecord,
   opts: StartOptions,
   net?: SandboxNet,
+  /** A sandbox already up whose agent waits for RUN (a warm-pool sandbox, src/core/pool-start.ts). */
+  prelaunched?: Launched,
 ): Promise<{ container: Container; channel?: CtlConnection }> {
   const files = sandboxFiles(c.dir);
   await fs.writeFile(files.events, '', { mode: 0o600 });
-  const launched = await backend.launch(c, image, net);
+  const launched = prelaunched ?? (await backend.launch(c, image, net));
   let current = await store.saveState(c, {
     ...c.state,
     status: 'created',
@@ -43,6 +45,7 @@ export async function startSandbox(
     ...(launched.pidStart ? { pidStart: launched.pidStart } : {}),
     ...(launched.accel ? { accel: launched.accel } : {}),
     template: launched.template,
+    warm: undefined,
     exitCode: undefined,
     error: undefined,
     finishedAt: undefined,
