@@ -38,6 +38,16 @@ struct vm {
 
 static struct vm *the_vm;
 
+static void write_pid(const char *name, pid_t pid)
+{
+	FILE *f = fopen(name, "we");
+
+	if (f) {
+		fprintf(f, "%d\n", (int)pid);
+		fclose(f);
+	}
+}
+
 static int qemu_alive(void)
 {
 	struct pollfd p = { .fd = the_vm->qemu_fd, .events = POLLIN };
@@ -266,6 +276,8 @@ static int boot(struct vm *vm, const struct opts *o)
 		sync_report("error 125 fork: %s", strerror(errno));
 		return -errno;
 	}
+	/* at once: a `delete` while we boot (the runtime CLI was killed) must find QEMU */
+	write_pid("qemu.pid", vm->qemu);
 	vm->qemu_fd = pidfd_of(vm->qemu);
 	if (vm->qemu_fd < 0 && !vm->qemu_child) {
 		sync_report("error 125 pidfd_open %d: %s", (int)vm->qemu, strerror(errno));
@@ -327,16 +339,9 @@ int vm_main(int argc, char **argv)
 		sync_report("error 125 signalfd: %s", strerror(-vm.sigfd));
 		return 125;
 	}
+	write_pid("waiter.pid", getpid());
 	if (boot(&vm, &o))
 		return 125;
-	{
-		FILE *f = fopen("qemu.pid", "we");
-
-		if (f) {
-			fprintf(f, "%d\n", (int)vm.qemu);
-			fclose(f);
-		}
-	}
 	if (follow_open(&vm.log, "log", 1) || follow_open(&vm.events, "events", 0))
 		note("open the log/events files: %s", strerror(errno));
 	sync_report("ok %d", (int)getpid());

@@ -10,6 +10,7 @@ export const vmFiles = (dir: string) => ({
   rwDisk: path.join(dir, 'rw.ext4'),
   runRequest: path.join(dir, 'run.req'),
   qemuPid: path.join(dir, 'qemu.pid'),
+  waiterPid: path.join(dir, 'waiter.pid'),
   shimLog: path.join(dir, 'shim.log'),
   qemuErr: path.join(dir, 'qemu.err'),
 });
@@ -34,10 +35,19 @@ export function ctlLockKeys(dir: string): string[] {
   return keys;
 }
 
-/** QEMU's pid as the waiter recorded it (undefined before boot or when unreadable). */
+/** QEMU's pid as the waiter recorded it (undefined before it started QEMU, or when unreadable). */
 export function readQemuPid(dir: string): number | undefined {
+  return readPid(vmFiles(dir).qemuPid);
+}
+
+/** The waiter's own pid as it recorded it (before create finished, the state may not have it yet). */
+export function readWaiterPid(dir: string): number | undefined {
+  return readPid(vmFiles(dir).waiterPid);
+}
+
+function readPid(file: string): number | undefined {
   try {
-    const n = Number(readFileSync(vmFiles(dir).qemuPid, 'utf8').trim());
+    const n = Number(readFileSync(file, 'utf8').trim());
     return Number.isInteger(n) && n > 1 ? n : undefined;
   } catch {
     return undefined;

@@ -7,7 +7,7 @@ import { detectAccel, hostTscKhz } from '../vm/qemu/accel.js';
 import { QEMU_BINARY, qemuArgs, type QemuConfig } from '../vm/qemu/command.js';
 import { makeRwDisk } from '../vm/qemu/rw-disk.js';
 import { QmpClient } from '../vm/qemu/qmp.js';
-import { idleTapName, readQemuPid, vmFiles } from './vm-files.js';
+import { idleTapName, readQemuPid, readWaiterPid, vmFiles } from './vm-files.js';
 import { deleteLink, linkExists } from '../net/links.js';
 
 /**
@@ -59,14 +59,18 @@ export async function haltVm(dir: string, waiterPid: number | undefined, waiterS
   if (linkExists(tap)) await deleteLink(tap);
 }
 
-async function endVm(dir: string, waiterPid: number | undefined, waiterStart: string | undefined): Promise<void> {
+async function endVm(dir: string, knownWaiter: number | undefined, knownStart: string | undefined): Promise<void> {
   const qemu = readQemuPid(dir);
-  const qemuStart = qemu ? procStartTime(qemu) : undefined;
+  const qemuStart = qemu && isExe(qemu, 'qemu') ? procStartTime(qemu) : undefined;
+  // a create that was killed before it recorded the waiter: the waiter's own record
+  const recorded = knownWaiter ? undefined : readWaiterPid(dir);
+  const waiterPid = knownWaiter ?? (recorded && isExe(recorded, 'nestbox-runtime-shim') ? recorded : undefined);
+  const waiterStart = knownWaiter ? knownStart : waiterPid ? procStartTime(waiterPid) : undefined;
   if (isProcessAlive(waiterPid, waiterStart)) {
     killQuietly(waiterPid, 'SIGKILL');
     await waitProcessGone(waiterPid, waiterStart, 5000);
   }
-  if (!qemu || !qemuStart || !isQemu(qemu)) return;
+  if (!qemu || !qemuStart) return;
   try {
     const qmp = await QmpClient.connect(dir, 'qmp.sock', 1000);
     await qmp.execute('quit').catch(() => undefined);
@@ -80,9 +84,10 @@ async function endVm(dir: string, waiterPid: number | undefined, waiterStart: st
   }
 }
 
-function isQemu(pid: number): boolean {
+/** Is `pid` running a binary whose name starts with `name` (not a process that reused the pid)? */
+function isExe(pid: number, name: string): boolean {
   try {
-    return path.basename(readlinkSync(`/proc/${pid}/exe`)).startsWith('qemu');
+    return path.basename(readlinkSync(`/proc/${pid}/exe`)).startsWith(name);
   } catch {
     return false;
   }
