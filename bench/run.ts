@@ -19,6 +19,7 @@ import { runtimeBench } from './runtime.js';
 import { checkpointBench } from './checkpoint.js';
 import { densityBench } from './density.js';
 import { poolBench } from './pool.js';
+import { networkBench } from './network.js';
 import { sweep, type SweepReport } from './lib/cleanup.js';
 import { loadConfig } from './lib/config.js';
 import { BenchContext, REPO } from './lib/context.js';
@@ -26,7 +27,7 @@ import { foreignQemuCount, mountsUnder } from './lib/procfs.js';
 import { markdownTable, textTable } from './lib/report.js';
 import type { Benchmark, BenchResult } from './lib/types.js';
 
-const BENCHMARKS: Benchmark[] = [bootVm, runProcess, execBench, memoryBench, cliStartup, apiBench, templateBench, runtimeBench, checkpointBench, densityBench, poolBench];
+const BENCHMARKS: Benchmark[] = [bootVm, runProcess, execBench, memoryBench, cliStartup, apiBench, templateBench, runtimeBench, checkpointBench, densityBench, poolBench, networkBench];
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
