@@ -17,6 +17,8 @@ const NAMESPACE = `nestbox-test-${process.pid}`;
 /** Where the runc shim points the runtime's --root: /run/containerd/runc/<namespace>. */
 const runtimeRoot = path.join('/run/containerd/runc', NAMESPACE);
 let daemon: ChildProcess;
+/** containerd (its shims) makes /run/containerd for fifos and sockets: remove it if we caused it. */
+const hadRunDir = existsSync('/run/containerd');
 
 const ctr = (args: string[], input?: string) =>
   runCommand('ctr', ['--address', sock, '--namespace', NAMESPACE, ...args], input === undefined ? {} : { input });
@@ -63,6 +65,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
   rmSync(runtimeRoot, { recursive: true, force: true });
   rmSync(dataDir(runtimeRoot), { recursive: true, force: true });
+  if (!hadRunDir) rmSync('/run/containerd', { recursive: true, force: true });
 });
 
 test('ctr run --rm --runc-binary nestbox-runtime: a VM, its output and exit code', async () => {
