@@ -91,15 +91,24 @@ export class NetworkStore {
     }
   }
 
-  /** The default network (`bridge`), made on first use. */
+  /**
+   * The default network (`bridge`), made on first use. Two first uses at once: the one that lost
+   * the name waits until the winner's record is written (the name is claimed before it).
+   */
   async ensureDefault(): Promise<NetworkRecord> {
     const found = await this.find(DEFAULT_NETWORK);
     if (found) return found;
     try {
       return await this.create(DEFAULT_NETWORK);
     } catch (err) {
-      if (err instanceof ConflictError) return this.get(DEFAULT_NETWORK);
-      throw err;
+      if (!(err instanceof ConflictError)) throw err;
+    }
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const rec = await this.find(DEFAULT_NETWORK);
+      if (rec) return rec;
+      if (Date.now() > deadline) return this.get(DEFAULT_NETWORK);
+      await new Promise((r) => setTimeout(r, 20));
     }
   }
 
