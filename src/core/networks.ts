@@ -12,7 +12,8 @@ import { randomBytes } from 'node:crypto';
 import { readJson, writeJsonAtomic } from './atomic.js';
 import { ConflictError, InvalidArgumentError, NotFoundError } from './errors.js';
 import { contains, formatIp, formatSubnet, gatewayOf, lastHost, macFor, overlaps, parseIp, parseSubnet, type Subnet } from '../net/ipv4.js';
-import { hostRoutes } from '../net/links.js';
+import { deleteLink, hostRoutes, linkExists } from '../net/links.js';
+import { stopDns } from '../net/dnsmasq.js';
 
 export const DEFAULT_NETWORK = 'bridge';
 const POOL = parseSubnet('10.89.0.0/16');
@@ -239,7 +240,10 @@ export class NetworkStore {
     throw new ConflictError(`no free subnet left in ${formatSubnet(POOL)}: remove unused networks (\`nestbox network prune\`) or give --subnet`, 'POOL_EXHAUSTED');
   }
 
-  /** Subnets claimed host-wide, dropping claims whose network is gone (its root deleted). */
+  /**
+   * Subnets claimed host-wide, dropping claims whose network is gone (its root deleted) together
+   * with the bridge and dnsmasq such a network may have left running.
+   */
   private async claimedSubnets(): Promise<Subnet[]> {
     const out: Subnet[] = [];
     for (const f of await fs.readdir(SUBNET_CLAIMS).catch(() => [] as string[])) {
@@ -248,6 +252,10 @@ export class NetworkStore {
       const st = await fs.stat(file).catch(() => undefined);
       const stale = root && id && !existsSync(path.join(root, 'networks', id)) && st && Date.now() - st.mtimeMs > 60_000;
       if (stale) {
+        // its state root was deleted without removing its containers: take down what was left
+        await stopDns({ id }).catch(() => undefined);
+        const bridge = bridgeName({ id });
+        if (linkExists(bridge)) await deleteLink(bridge).catch(() => undefined);
         await fs.rm(file, { force: true });
         continue;
       }
