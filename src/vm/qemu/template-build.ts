@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { closeSync, openSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,7 +13,7 @@ import { makeRwDisk, RW_DISK_BYTES } from './rw-disk.js';
 import { saveDeviceState } from './snapshot.js';
 import { deleteLink, ensureTap } from '../../net/links.js';
 import { NETWORK_MTU, TEMPLATE_MAC } from '../../net/sandbox-net.js';
-import { BUILD_PID_FILE, TEMPLATE_FILES, TemplateStore, type TemplateManifest, type TemplateSpec } from './template-store.js';
+import { BUILD_PID_FILE, buildTap, TEMPLATE_FILES, TemplateStore, type TemplateManifest, type TemplateSpec } from './template-store.js';
 
 const BOOT_TIMEOUT_MS = Number(process.env.NESTBOX_BOOT_TIMEOUT_MS ?? 120_000);
 
@@ -27,7 +27,7 @@ export async function buildTemplate(store: TemplateStore, key: string, spec: Tem
   await store.sweep(key);
   const tmp = await store.tempDir(key);
   // its own name: the same template may be built in another state root at the same time
-  const tap = `nbt-t${randomBytes(4).toString('hex')}`;
+  const tap = buildTap(tmp);
   try {
     await ensureTap(tap, undefined, NETWORK_MTU);
     const identity = TemplateStore.identity(spec);

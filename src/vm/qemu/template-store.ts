@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { deleteLink } from '../../net/links.js';
 import { existsSync, promises as fs, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { NestboxError } from '../../core/errors.js';
@@ -175,6 +176,8 @@ export class TemplateStore {
         await waitProcessGone(Number(pid), start, 5000);
       }
       await fs.rm(dir, { recursive: true, force: true });
+      // the tap a killed build left (named after its directory)
+      await deleteLink(buildTap(dir)).catch(() => undefined);
     }
   }
 
@@ -246,4 +249,12 @@ function mismatch(m: TemplateManifest, key: string, spec: TemplateSpec): string 
   if (!sameFile(m.rootDisk, now.rootDisk)) return "the image's root disk was rebuilt since";
   if (!sameFile(m.qemu, now.qemu)) return 'QEMU changed since';
   return undefined;
+}
+
+/**
+ * The tap a template build gives its NIC: named after the build's temp directory, so builds of
+ * one template in two state roots do not collide and a sweep finds what a killed build left.
+ */
+export function buildTap(tmpDir: string): string {
+  return `nbt-t${createHash('sha256').update(tmpDir).digest('hex').slice(0, 8)}`;
 }
