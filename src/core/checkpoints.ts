@@ -232,7 +232,7 @@ export function checkable(c: Container): void {
 }
 
 /** The log and events files (so `logs` of a restored container continue, and its exit is recorded). */
-async function copyChannelFiles(from: string, to: string): Promise<void> {
+export async function copyChannelFiles(from: string, to: string): Promise<void> {
   for (const name of [CHECKPOINT_FILES.log, CHECKPOINT_FILES.events]) {
     await fs.copyFile(path.join(from, name), path.join(to, name)).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;

@@ -165,7 +165,9 @@ export class Engine {
   async list(opts: { all?: boolean } = {}): Promise<Container[]> {
     const refreshed = await Promise.all((await this.store.list()).map((c) => this.refresh(c).catch(() => c)));
     const all = refreshed.filter((c) => !(c.config.autoRemove && c.state.status === 'exited'));
-    const user = all.filter((c) => !c.config.pool);
+    // a container a restore, fork or migration is still filling (or whose filler died) is not one yet
+    const filling = await Promise.all(all.map((c) => (c.state.status === 'created' ? fs.access(path.join(c.dir, 'filling')).then(() => true, () => false) : false)));
+    const user = all.filter((c, i) => !c.config.pool && !filling[i]);
     const shown = opts.all ? user : user.filter((c) => c.state.status === 'running' || c.state.status === 'paused');
     return shown.sort((a, b) => b.config.created.localeCompare(a.config.created));
   }

@@ -1,0 +1,159 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { Container } from './container.js';
+import type { Engine } from './engine.js';
+import { ConflictError, InvalidArgumentError } from './errors.js';
+import { Lock } from './lock.js';
+import { isProcessAlive, procStartTime } from './proc.js';
+import { checkable, copyChannelFiles } from './checkpoints.js';
+import { createContinuation, discard, launchSaved, newMachineId, processesRootedAt, ramBlockOf, sweepContinuations } from './saved-sandbox.js';
+import { sandboxFiles } from '../vm/sandbox-files.js';
+import { killMonitor } from '../vm/qemu/checkpoint-launch.js';
+import { qmpCommand, qmpStatus, saveFullState } from '../vm/qemu/checkpoint-vm.js';
+import { makeForkImage, nicMacsOf, transientNics } from '../vm/qemu/fork-image.js';
+import { copySparse } from '../vm/qemu/template-build.js';
+import type { VmBackend } from '../vm/qemu/vm-backend.js';
+
+export interface ForkOptions {
+  count?: number;
+  /** Copies are named `<prefix>1`, `<prefix>2`, … (default `<source name>-fork-`); the name is the copy's hostname. */
+  namePrefix?: string;
+}
+
+export interface ForkResult {
+  containers: Container[];
+  /** How long the source was stopped, ms. */
+  pausedMs: number;
+  totalMs: number;
+}
+
+/** The RAM file a copy maps (a hard link per copy: the file goes when the last copy's directory does). */
+export const FORK_RAM = 'ram.fork';
+const MAX_COPIES = 64;
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+/**
+ * `nestbox fork`: N running copies of a running VM container, sharing its memory copy-on-write
+ * (docs/checkpoints.md). The source is stopped while its full state and writable disk are saved,
+ * then resumes; a helper QEMU turns the state into a RAM file plus device state; each copy is a
+ * new container (own id, directory, writable layer) whose QEMU maps that RAM file privately, and
+ * REIDENTIFY gives it its own hostname (its name), machine-id, clock and entropy.
+ */
+export async function fork(engine: Engine, ref: string, opts: ForkOptions = {}): Promise<ForkResult> {
+  const t0 = Date.now();
+  const count = opts.count ?? 1;
+  if (!Number.isInteger(count) || count < 1 || count > MAX_COPIES) throw new InvalidArgumentError(`fork: --count must be an integer from 1 to ${MAX_COPIES}, not ${opts.count}`);
+  await sweepForks(engine);
+  const found = await engine.inspect(ref);
+  checkableForFork(found);
+  const prefix = opts.namePrefix ?? `${found.config.name}-fork-`;
+  const names = Array.from({ length: count }, (_, i) => `${prefix}${i + 1}`);
+  for (const n of names) {
+    if (!NAME_RE.test(n) || n.length > 63) throw new InvalidArgumentError(`fork: invalid container name ${JSON.stringify(n)} (letters, digits, _ . -; at most 63)`);
+    if (await engine.store.nameTaken(n)) throw new ConflictError(`fork: the name ${n} is already in use by a container`, 'NAME_IN_USE');
+  }
+  const lock = await Lock.tryAcquire(engine.root, `start-${found.config.id}`);
+  if (!lock) throw new ConflictError(`container ${found.config.name} is being started or removed`, 'ALREADY_STARTING');
+  const made: Container[] = [];
+  let tmp: string | undefined;
+  try {
+    const c = await engine.inspect(found.config.id);
+    checkableForFork(c);
+    const wasRunning = c.state.status === 'running';
+    const image = await engine.images.resolve(c.config.imageId);
+    const vm = engine.backend(c) as VmBackend;
+    const base = await vm.config(c.config.memoryMiB, c.config.cpus, '/', image, !c.config.readOnly);
+    const macs = await nicMacsOf(c.state.pid!);
+    tmp = await forkTempDir(engine, wasRunning ? c.config.id : undefined);
+    const f = (n: string) => path.join(tmp!, n);
+    // 1. the source stopped: its full state, its writable disk and log, at one instant
+    const p0 = Date.now();
+    await saveFullState(c.dir, f('full'), wasRunning);
+    try {
+      if (!c.config.readOnly) await copySparse(sandboxFiles(c.dir).rwDisk, f('rw.ext4'));
+      await copyChannelFiles(c.dir, tmp);
+    } finally {
+      if (wasRunning) await qmpCommand(c.dir, 'cont');
+    }
+    const pausedMs = Date.now() - p0;
+    // 2. the fork image: RAM as a file, device state without it
+    const ramBlock = ramBlockOf(c);
+    await makeForkImage({ ...base, dir: tmp, nics: transientNics(macs) }, ramBlock, f('full'), f(FORK_RAM), f('state'));
+    await fs.rm(f('full'), { force: true });
+    // 3. the copies
+    for (const name of names) {
+      const machineId = newMachineId();
+      const { container: copy, lock: copyLock } = await createContinuation(engine, c.config, { name, hostname: name, machineId });
+      try {
+        await fs.link(f(FORK_RAM), path.join(copy.dir, FORK_RAM));
+        if (!c.config.readOnly) {
+          await copySparse(f('rw.ext4'), sandboxFiles(copy.dir).rwDisk);
+          await fs.chmod(sandboxFiles(copy.dir).rwDisk, 0o600);
+        }
+        await copyChannelFiles(tmp, copy.dir);
+      } catch (err) {
+        await copyLock.release();
+        await discard(engine, copy);
+        throw err;
+      }
+      made.push(
+        await launchSaved(
+          engine,
+          copy,
+          image,
+          { stateFile: f('state'), ramFile: path.join(copy.dir, FORK_RAM), ramBlock, ...(c.state.guestPid ? { guestPid: c.state.guestPid } : {}), identity: { hostname: name, machineId } },
+          copyLock,
+        ),
+      );
+    }
+    return { containers: made, pausedMs, totalMs: Date.now() - t0 };
+  } catch (err) {
+    // all or nothing: copies already running are removed
+    for (const m of made) await discard(engine, m).catch(() => undefined);
+    throw err;
+  } finally {
+    if (tmp) await fs.rm(tmp, { recursive: true, force: true });
+    await lock.release();
+  }
+}
+
+function checkableForFork(c: Container): void {
+  checkable(c);
+  if (c.state.status !== 'running' && c.state.status !== 'paused') throw new ConflictError(`cannot fork container ${c.config.name}: it is not running`, 'NOT_RUNNING');
+}
+
+const forksDir = (engine: Engine) => path.join(engine.root, 'forks');
+
+/** `<root>/forks/.tmp-*` with an `owner` file (pid, start, the source to resume if the forker dies). */
+async function forkTempDir(engine: Engine, resume: string | undefined): Promise<string> {
+  await fs.mkdir(forksDir(engine), { recursive: true, mode: 0o700 });
+  const dir = path.join(forksDir(engine), `.tmp-${randomBytes(6).toString('hex')}`);
+  await fs.mkdir(dir, { mode: 0o700 });
+  await fs.writeFile(path.join(dir, 'owner'), JSON.stringify({ pid: process.pid, start: procStartTime(process.pid), ...(resume ? { resume } : {}) }), { mode: 0o600 });
+  return dir;
+}
+
+/**
+ * Undo what a killed fork left: its helper QEMU, its temp directory, a source it had stopped
+ * (resumed), and copies it had not finished (sweepContinuations).
+ */
+export async function sweepForks(engine: Engine): Promise<void> {
+  const names = await fs.readdir(forksDir(engine)).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!name.startsWith('.tmp-')) continue;
+    const dir = path.join(forksDir(engine), name);
+    const owner = await fs.readFile(path.join(dir, 'owner'), 'utf8').then((t) => JSON.parse(t) as { pid?: unknown; start?: unknown; resume?: unknown }, () => undefined);
+    if (owner && typeof owner.pid === 'number' && isProcessAlive(owner.pid, typeof owner.start === 'string' ? owner.start : undefined)) continue;
+    for (const pid of await processesRootedAt(dir)) await killMonitor({ pid, pidStart: procStartTime(pid) });
+    if (owner && typeof owner.resume === 'string' && /^[0-9a-f]{64}$/.test(owner.resume)) {
+      const src = await engine.store.load(owner.resume).catch(() => undefined);
+      if (src && src.state.status === 'running' && isProcessAlive(src.state.pid, src.state.pidStart)) {
+        const status = await qmpStatus(src.dir);
+        if (status === 'paused' || status === 'postmigrate' || status === 'finish-migrate') await qmpCommand(src.dir, 'cont').catch(() => undefined);
+      }
+    }
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+  await sweepContinuations(engine);
+}

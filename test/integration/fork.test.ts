@@ -1,0 +1,137 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { NESTBOX, TestRoot, processesMatching } from '../helpers/cli.js';
+
+// `nestbox fork` (docs/checkpoints.md): running copies of a running VM container that share its
+// memory copy-on-write, each with its own identity and writable layer.
+const root = new TestRoot();
+after(() => root.dispose());
+
+const ok = async (args: string[]) => {
+  const r = await root.nb(args);
+  assert.equal(r.code, 0, `nestbox ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout;
+};
+const COUNTER = ['sh', '-c', 'i=0; while true; do echo $i; i=$((i+1)); sleep 0.1; done'];
+const lastCount = async (name: string) => Number((await ok(['logs', name])).trim().split('\n').pop());
+const state = async (name: string) => JSON.parse(await ok(['inspect', name]))[0];
+const pss = (pid: number) => Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))![1]) / 1024;
+const tapsOf = (pid: number) => [...readFileSync(`/proc/${pid}/cmdline`, 'utf8').matchAll(/ifname=([^,\0]+)/g)].map((m) => m[1]!);
+const forksDir = path.join(root.dir, 'forks');
+const psJson = async () => (await ok(['ps', '-a', '--no-trunc', '--format', 'json'])).trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { ID: string; Names: string; Status: string });
+
+test('fork: copies run with their own hostname, machine-id and writable layer; the counter continues in each; memory is shared', async () => {
+  await ok(['run', '-d', '--name', 'src', 'busybox', ...COUNTER]);
+  await ok(['exec', 'src', 'sh', '-c', 'echo before > /f.txt']);
+  await sleep(1500);
+  const r = await root.nb(['fork', 'src', '--count', '3', '--name-prefix', 'cp'], { env: { NESTBOX_DEBUG: '1' } });
+  assert.equal(r.code, 0, r.stderr);
+  const atFork = await lastCount('src');
+  const ids = r.stdout.trim().split('\n');
+  assert.equal(ids.length, 3);
+  for (const id of ids) assert.match(id, /^[0-9a-f]{64}$/);
+  const names = ['cp1', 'cp2', 'cp3'];
+  for (const n of names) assert.equal((await state(n)).State.Status, 'running');
+  console.log(`# ${r.stderr.trim()}`);
+
+  // identity: hostname = name, machine-ids all different (and from the source's)
+  const hostnames = await Promise.all(names.map((n) => ok(['exec', n, 'hostname'])));
+  assert.deepEqual(hostnames, names.map((n) => `${n}\n`));
+  const mids = await Promise.all([...names, 'src'].map((n) => ok(['exec', n, 'cat', '/etc/machine-id'])));
+  assert.equal(new Set(mids).size, 4, `machine-ids not distinct: ${mids.join(' ')}`);
+
+  // the source's main process continues in each copy (its log too)
+  await sleep(1500);
+  for (const n of names) {
+    const log = (await ok(['logs', n])).trim().split('\n').map(Number);
+    assert.equal(log[0], 0, 'a copy has the log from before the fork');
+    assert.ok(log.at(-1)! > atFork - 5, `${n} continued from the fork (${log.at(-1)} vs ${atFork})`);
+    const a = await lastCount(n);
+    await sleep(800);
+    assert.ok((await lastCount(n)) > a + 2, `${n} keeps counting`);
+  }
+  assert.ok((await lastCount('src')) > atFork + 5, 'the source keeps running');
+
+  // writes do not leak: not between copies, not to the source
+  assert.equal(await ok(['exec', 'cp1', 'cat', '/f.txt']), 'before\n');
+  await ok(['exec', 'cp1', 'sh', '-c', 'echo one > /f.txt; echo mem > /tmp/m.txt']);
+  await ok(['exec', 'cp2', 'sh', '-c', 'echo two > /f.txt']);
+  assert.equal(await ok(['exec', 'cp1', 'cat', '/f.txt']), 'one\n');
+  assert.equal(await ok(['exec', 'cp2', 'cat', '/f.txt']), 'two\n');
+  assert.equal(await ok(['exec', 'cp3', 'cat', '/f.txt']), 'before\n');
+  assert.equal(await ok(['exec', 'src', 'cat', '/f.txt']), 'before\n');
+  assert.equal((await root.nb(['exec', 'cp3', 'cat', '/tmp/m.txt'])).code, 1);
+
+  // memory: a copy's PSS against a fresh VM's (both idle a moment)
+  await ok(['run', '-d', '--no-template', '--name', 'fresh', 'busybox', 'sleep', '600']);
+  await ok(['run', '-d', '--name', 'tmpl', 'busybox', 'sleep', '600']);
+  await sleep(2000);
+  const freshPss = pss((await state('fresh')).State.Pid);
+  const copyPss = await Promise.all(names.map(async (n) => pss((await state(n)).State.Pid)));
+  console.log(`# PSS: fresh (booted) VM ${freshPss.toFixed(1)} MiB, VM restored from its template ${pss((await state('tmpl')).State.Pid).toFixed(1)} MiB, source ${pss((await state('src')).State.Pid).toFixed(1)} MiB, copies ${copyPss.map((p) => p.toFixed(1)).join(', ')} MiB`);
+  for (const p of copyPss) assert.ok(p < freshPss * 0.5, `a copy's PSS (${p.toFixed(1)} MiB) is well below a fresh VM's (${freshPss.toFixed(1)} MiB)`);
+
+  // rm of the copies leaves no RAM file, QEMU or tap
+  const dirs = ids.map((id) => path.join(root.dir, 'containers', id));
+  for (const d of dirs) assert.ok(existsSync(path.join(d, 'ram.fork')));
+  const taps = (await Promise.all(names.map(async (n) => tapsOf((await state(n)).State.Pid)))).flat();
+  assert.equal(taps.length, 3);
+  await ok(['rm', '-f', ...names, 'fresh', 'tmpl']);
+  for (const d of dirs) assert.ok(!existsSync(d), `${d} removed`);
+  for (const id of ids) assert.deepEqual((await processesMatching(id)).filter((p) => p.includes('qemu-system')), []);
+  const links = readdirSync('/sys/class/net');
+  for (const t of taps) assert.ok(!links.includes(t), `tap ${t} removed`);
+  assert.deepEqual(readdirSync(forksDir), [], 'no fork image left');
+  assert.equal((await state('src')).State.Status, 'running');
+});
+
+test('fork refuses what it cannot do: a stopped container, a taken name, a bad count', async () => {
+  await ok(['create', '--name', 'idle', 'busybox', 'true']);
+  const stopped = await root.nb(['fork', 'idle']);
+  assert.equal(stopped.code, 125);
+  assert.match(stopped.stderr, /not running/);
+  await ok(['create', '--name', 'taken2', 'busybox', 'true']);
+  const taken = await root.nb(['fork', 'src', '--name-prefix', 'taken', '--count', '2']);
+  assert.notEqual(taken.code, 0);
+  assert.match(taken.stderr, /taken2 is already in use/);
+  assert.equal((await state('src')).State.Status, 'running');
+  const bad = await root.nb(['fork', 'src', '--count', '0']);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /--count/);
+  await ok(['rm', 'idle', 'taken2']);
+});
+
+test('kill -9 of the CLI mid-fork: the source keeps running, nothing half-made is listed, the next fork sweeps the rest', async () => {
+  const before = new Set((await psJson()).map((c) => c.ID));
+  // killed while the source is stopped (its state being saved), then while the fork image is made
+  for (const [file, delayMs] of [['full', 0], ['qemu.err', 300]] as const) {
+    const cli = spawn(NESTBOX, ['--root', root.dir, 'fork', 'src', '--count', '3', '--name-prefix', `k${file.length}-`], { stdio: 'ignore' });
+    const deadline = Date.now() + 30_000;
+    while (!(existsSync(forksDir) && readdirSync(forksDir).some((n) => existsSync(path.join(forksDir, n, file))))) {
+      assert.ok(Date.now() < deadline, 'the fork never started');
+      await sleep(2);
+    }
+    await sleep(delayMs);
+    cli.kill('SIGKILL');
+    await new Promise((r) => cli.once('close', r));
+  }
+  for (const c of await psJson()) assert.doesNotMatch(c.Status, /Created/, `half-made copy listed: ${JSON.stringify(c)}`);
+  // the next fork sweeps what the killed one left, and works
+  const again = await root.nb(['fork', 'src', '--name-prefix', 'after']);
+  assert.equal(again.code, 0, again.stderr);
+  assert.deepEqual(readdirSync(forksDir), []);
+  const a = await lastCount('src');
+  await sleep(1000);
+  assert.ok((await lastCount('src')) > a + 3, 'the source runs');
+  const after = (await psJson()).filter((c) => !before.has(c.ID));
+  assert.ok(after.length >= 1);
+  for (const c of after) assert.match(c.Status, /^Up /, `every new container is a complete, running copy: ${JSON.stringify(c)}`);
+  const qemus = (await processesMatching('qemu-system')).filter((p) => p.includes(root.dir) || p.includes('nbf'));
+  const forkHelpers = qemus.filter((p) => p.includes(path.join(root.dir, 'forks')));
+  assert.deepEqual(forkHelpers, [], 'no helper QEMU left');
+  await ok(['rm', '-f', ...after.map((c) => c.ID), 'src']);
+});
