@@ -105,9 +105,10 @@ export class ContainerNetworks {
     }
     if (!nics.length) return net;
     const ns = netnsName(c);
-    await ensureNetns(ns);
+    const fresh = await ensureNetns(ns);
     for (const [i, nic] of nics.entries()) {
-      await ensureVeth(ns, { host: nic.dev, inner: `eth${i}`, bridge: nic.bridge!, mac: nic.mac, cidr: `${nic.ip}/${nic.prefix}`, ...(nic.gateway ? { gateway: nic.gateway } : {}), mtu: nic.mtu });
+      // lo is brought up with the first NIC's batch in a fresh namespace
+      await ensureVeth(ns, { host: nic.dev, inner: `eth${i}`, bridge: nic.bridge!, mac: nic.mac, cidr: `${nic.ip}/${nic.prefix}`, ...(nic.gateway ? { gateway: nic.gateway } : {}), mtu: nic.mtu }, fresh && i === 0);
     }
     await this.writeProcessFiles(c, net);
     return { ...net, netns: netnsPath(ns) };

@@ -36,8 +36,11 @@ export async function updateDns(s: DnsServer, lines: string[]): Promise<void> {
   const dir = dirOf(s);
   await fs.mkdir(dir, { recursive: true, mode: 0o755 });
   await fs.chmod(RUN_DIR, 0o755).catch(() => undefined);
-  await writeFileAtomic(path.join(dir, 'hosts'), lines.map((l) => `${l}\n`).join(''), 0o644);
+  const hosts = lines.map((l) => `${l}\n`).join('');
   const pid = dnsPid(s);
+  // a start that changes no name (a restart) leaves a running dnsmasq alone
+  if (pid && readFileSafe(path.join(dir, 'hosts')) === hosts) return;
+  await writeFileAtomic(path.join(dir, 'hosts'), hosts, 0o644);
   if (pid) return void killQuietly(pid, 'SIGHUP');
   await runTool(DNSMASQ, [
     '--conf-file=/dev/null',

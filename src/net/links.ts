@@ -4,8 +4,12 @@
  * container. Every operation is idempotent: a crash (kill -9 of QEMU, of the CLI) never leaves the
  * next start broken, it finds the device and reuses or recreates it.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { runTool, tryTool } from './run.js';
+
+/** Bridges fully set up by us (address, MTU, up): a later start skips re-checking them. */
+const READY_DIR = process.env.NESTBOX_BRIDGE_MARKS ?? '/run/nestbox/bridges';
+const readyMark = (name: string) => `${READY_DIR}/${name}`;
 
 const IP = process.env.NESTBOX_IP ?? 'ip';
 export const NETNS_DIR = '/run/netns';
@@ -16,6 +20,7 @@ export function linkExists(name: string): boolean {
 
 /** The bridge `name` with `gatewayCidr` on it, up. Ports on it do not leak to each other's hosts' other interfaces. */
 export async function ensureBridge(name: string, gatewayCidr: string, mtu: number): Promise<void> {
+  if (linkExists(name) && readFileSafe(readyMark(name)) === gatewayCidr) return;
   if (!linkExists(name)) {
     await runTool(IP, ['link', 'add', name, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0']).catch(async (err) => {
       if (!linkExists(name)) throw err; // another CLI made it meanwhile: fine
@@ -27,10 +32,21 @@ export async function ensureBridge(name: string, gatewayCidr: string, mtu: numbe
   // DNAT from the host's own 127.0.0.1 to a container leaves with a loopback source on this
   // bridge (then masqueraded): allowed on this interface only, never host-wide
   setSysctl(`net/ipv4/conf/${name}/route_localnet`, '1');
+  mkdirSync(READY_DIR, { recursive: true, mode: 0o700 });
+  writeFileSync(readyMark(name), gatewayCidr);
 }
 
 export async function deleteLink(name: string): Promise<void> {
+  rmSync(readyMark(name), { force: true });
   if (linkExists(name)) await tryTool(IP, ['link', 'del', name]);
+}
+
+function readFileSafe(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
 }
 
 /** A persistent tap attached to `bridge`, up; an existing one (a crashed QEMU's) is reused. */
@@ -47,13 +63,17 @@ export function netnsPath(ns: string): string {
   return `${NETNS_DIR}/${ns}`;
 }
 
-export async function ensureNetns(ns: string): Promise<void> {
+/** The namespace `ns` with lo up; true when it was made just now (nothing inside it yet). */
+export async function ensureNetns(ns: string): Promise<boolean> {
+  let fresh = false;
   if (!existsSync(netnsPath(ns))) {
-    await runTool(IP, ['netns', 'add', ns]).catch((err) => {
+    fresh = await runTool(IP, ['netns', 'add', ns]).then(() => true, (err) => {
       if (!existsSync(netnsPath(ns))) throw err;
+      return false;
     });
   }
-  await runTool(IP, ['-n', ns, 'link', 'set', 'lo', 'up']);
+  if (!fresh) await runTool(IP, ['-n', ns, 'link', 'set', 'lo', 'up']);
+  return fresh;
 }
 
 export async function deleteNetns(ns: string): Promise<void> {
@@ -72,18 +92,26 @@ export interface VethNic {
   mtu: number;
 }
 
-/** A veth pair from the bridge into namespace `ns`, addressed; recreated when either end is missing. */
-export async function ensureVeth(ns: string, nic: VethNic): Promise<void> {
-  const innerThere = await tryTool(IP, ['-n', ns, 'link', 'show', nic.inner]);
+/**
+ * A veth pair from the bridge into namespace `ns`, addressed; recreated when either end is
+ * missing. `freshNs`: the namespace was just made (its end cannot exist yet, lo is still down).
+ * The namespace side is configured in one `ip -batch` (each `ip` costs a process start).
+ */
+export async function ensureVeth(ns: string, nic: VethNic, freshNs = false): Promise<void> {
+  const innerThere = !freshNs && (await tryTool(IP, ['-n', ns, 'link', 'show', nic.inner]));
   if (!linkExists(nic.host) || !innerThere) {
     await deleteLink(nic.host);
     if (innerThere) await tryTool(IP, ['-n', ns, 'link', 'del', nic.inner]);
     await runTool(IP, ['link', 'add', nic.host, 'mtu', String(nic.mtu), 'type', 'veth', 'peer', 'name', nic.inner, 'mtu', String(nic.mtu), 'netns', ns]);
   }
   await runTool(IP, ['link', 'set', nic.host, 'master', nic.bridge, 'up']);
-  await runTool(IP, ['-n', ns, 'link', 'set', nic.inner, 'address', nic.mac, 'up']);
-  await runTool(IP, ['-n', ns, 'addr', 'replace', nic.cidr, 'dev', nic.inner]);
-  if (nic.gateway) await runTool(IP, ['-n', ns, 'route', 'replace', 'default', 'via', nic.gateway, 'dev', nic.inner]);
+  const inside = [
+    ...(freshNs ? ['link set lo up'] : []),
+    `link set ${nic.inner} address ${nic.mac} up`,
+    `addr replace ${nic.cidr} dev ${nic.inner}`,
+    ...(nic.gateway ? [`route replace default via ${nic.gateway} dev ${nic.inner}`] : []),
+  ];
+  await runTool(IP, ['-n', ns, '-batch', '-'], inside.join('\n') + '\n');
 }
 
 export function setSysctl(key: string, value: string): void {

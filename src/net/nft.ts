@@ -17,7 +17,12 @@
  *   (from the host's 127.0.0.1, or hairpin from the same network).
  */
 import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
 import { runTool } from './run.js';
+
+/** What was last applied per root (tmpfs: gone with the tables at reboot). */
+const APPLIED_DIR = process.env.NESTBOX_NFT_CACHE ?? '/run/nestbox/rules';
 
 const NFT = process.env.NESTBOX_NFT ?? 'nft';
 
@@ -83,7 +88,16 @@ export function renderRules(root: string, rs: RuleSet): string {
   return lines.filter(Boolean).join('\n') + '\n';
 }
 
-/** Replace the root's tables with `rs` in one transaction. */
+/**
+ * Replace the root's tables with `rs` in one transaction — unless exactly this ruleset was the
+ * last one applied for the root (most container starts change no rule; `nft` costs tens of ms).
+ */
 export async function applyRules(root: string, rs: RuleSet): Promise<void> {
-  await runTool(NFT, ['-f', '-'], renderRules(root, rs));
+  const text = renderRules(root, rs);
+  const applied = path.join(APPLIED_DIR, `${tableNames(root).filter}.nft`);
+  if ((await fs.readFile(applied, 'utf8').catch(() => undefined)) === text) return;
+  await fs.rm(applied, { force: true });
+  await runTool(NFT, ['-f', '-'], text);
+  await fs.mkdir(APPLIED_DIR, { recursive: true, mode: 0o700 });
+  await fs.writeFile(applied, text, { mode: 0o600 });
 }
