@@ -32,6 +32,9 @@ export async function ensureBridge(name: string, gatewayCidr: string, mtu: numbe
   // DNAT from the host's own 127.0.0.1 to a container leaves with a loopback source on this
   // bridge (then masqueraded): allowed on this interface only, never host-wide
   setSysctl(`net/ipv4/conf/${name}/route_localnet`, '1');
+  // routing out of a bridge (NAT to the outside, published ports from other hosts), as docker
+  // does; Debian's default is off
+  setSysctl('net/ipv4/ip_forward', '1');
   mkdirSync(READY_DIR, { recursive: true, mode: 0o700 });
   writeFileSync(readyMark(name), gatewayCidr);
 }
