@@ -31,8 +31,9 @@ import * as port from './commands/port.js';
 import * as checkpoint from './commands/checkpoint.js';
 import * as restore from './commands/restore.js';
 import * as fork from './commands/fork.js';
+import * as migrate from './commands/migrate.js';
 
 /** The command table: each entry is a thin file that parses flags, calls the core and prints. */
 export const COMMANDS: ReadonlyArray<{ register(program: Command): void }> = [
-  run, create, start, ps, logs, exec, stop, kill, rm, wait, inspect, load, save, images, rmi, tag, image, info, version, serve, pull, push, login, pause, unpause, template, checkpoint, restore, fork, volume, network, port,
+  run, create, start, ps, logs, exec, stop, kill, rm, wait, inspect, load, save, images, rmi, tag, image, info, version, serve, pull, push, login, pause, unpause, template, checkpoint, restore, fork, migrate, volume, network, port,
 ];

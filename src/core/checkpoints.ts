@@ -20,6 +20,8 @@ export interface CheckpointCreateOptions {
   leaveRunning?: boolean;
   /** Only the writable layer: restoring it boots a fresh guest on that filesystem. */
   diskOnly?: boolean;
+  /** Full only: leave the guest stopped, neither resumed nor ended (a migration resumes or ends it). */
+  keepStopped?: boolean;
 }
 
 export interface CheckpointResult {
@@ -89,7 +91,9 @@ export class Checkpoints {
             if (wasRunning) await qmpCommand(c.dir, 'cont').catch(() => undefined);
             throw err;
           }
-          if (opts.leaveRunning) {
+          if (opts.keepStopped) {
+            pausedMs = Date.now() - p0;
+          } else if (opts.leaveRunning) {
             if (wasRunning) await qmpCommand(c.dir, 'cont');
             pausedMs = Date.now() - p0;
           } else {

@@ -13,7 +13,7 @@ export class NestboxError extends Error {
 
 /** The user asked for something that does not exist (container, image, exec session). */
 export class NotFoundError extends NestboxError {
-  constructor(what: 'container' | 'image' | 'exec' | 'file' | 'template' | 'volume' | 'network', subject: string, hint?: string) {
+  constructor(what: 'container' | 'image' | 'exec' | 'file' | 'template' | 'volume' | 'network' | 'migration', subject: string, hint?: string) {
     super(`${what.toUpperCase()}_NOT_FOUND`, `no such ${what}: ${subject}${hint ? ` (${hint})` : ''}`);
   }
 }

@@ -125,8 +125,8 @@ function checkableForFork(c: Container): void {
 
 const forksDir = (engine: Engine) => path.join(engine.root, 'forks');
 
-/** `<root>/forks/.tmp-*` with an `owner` file (pid, start, the source to resume if the forker dies). */
-async function forkTempDir(engine: Engine, resume: string | undefined): Promise<string> {
+/** `<root>/forks/.tmp-*` (forks and outgoing migrations) with an `owner` file: pid, start, the source to resume if the owner dies. */
+export async function forkTempDir(engine: Engine, resume: string | undefined): Promise<string> {
   await fs.mkdir(forksDir(engine), { recursive: true, mode: 0o700 });
   const dir = path.join(forksDir(engine), `.tmp-${randomBytes(6).toString('hex')}`);
   await fs.mkdir(dir, { mode: 0o700 });

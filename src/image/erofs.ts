@@ -17,7 +17,10 @@ export interface ErofsOptions {
 export async function makeErofs(dir: string, out: string, options: ErofsOptions = {}): Promise<void> {
   const args = ['--quiet', ...(options.uuid ? [`-U${options.uuid}`] : []), out, dir];
   try {
-    await run('mkfs.erofs', args, { maxBuffer: 16 * 1024 * 1024 });
+    // SOURCE_DATE_EPOCH: the superblock's build time is this value instead of now, and file times
+    // are clamped to it — a ceiling no real time reaches, so they stay as they are (reproducible disks:
+    // a checkpoint restores on another host only onto a root disk with the same sha256)
+    await run('mkfs.erofs', args, { maxBuffer: 16 * 1024 * 1024, env: { ...process.env, SOURCE_DATE_EPOCH: '2147483647' } });
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: string };
     if (e.code === 'ENOENT') throw new BackendError('mkfs.erofs: not found (install erofs-utils)', 'BACKEND_MISSING', { cause: err });

@@ -58,6 +58,8 @@ export class RootfsCache {
       this.onBuild?.('disk', image.chainId);
       const tmp = this.layout.tempPath('erofs');
       try {
+        // the unpacked root directory's own time is when it was unpacked: fixed, so the same image gives the same disk on every host
+        await fs.utimes(dir, 0, 0);
         await makeErofs(dir, tmp, { uuid: uuidFromHex(hex) });
         await fs.chmod(tmp, 0o600);
         await fs.rename(tmp, final);

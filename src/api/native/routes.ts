@@ -2,6 +2,7 @@ import type { Router, ApiRequest } from '../router.js';
 import type { DockerContext } from '../docker/context.js';
 import { nativeInfo } from './system.js';
 import { getSandbox, listSandboxes } from './sandboxes.js';
+import { abortMigration, createMigration, startMigration, uploadMigration } from './migrations.js';
 
 /** The native API (docs/api.md, "Native API"): what Docker's API cannot express. Versioned by path. */
 export function addNativeRoutes(router: Router, ctx: DockerContext): Router {
@@ -9,5 +10,9 @@ export function addNativeRoutes(router: Router, ctx: DockerContext): Router {
   return router
     .on('GET', '/nestbox/v1/info', h(nativeInfo))
     .on('GET', '/nestbox/v1/sandboxes', h(listSandboxes))
-    .on('GET', '/nestbox/v1/sandboxes/:id', h(getSandbox));
+    .on('GET', '/nestbox/v1/sandboxes/:id', h(getSandbox))
+    .on('POST', '/nestbox/v1/migrations', h(createMigration))
+    .on('PUT', '/nestbox/v1/migrations/:id/data', h(uploadMigration))
+    .on('POST', '/nestbox/v1/migrations/:id/start', h(startMigration))
+    .on('DELETE', '/nestbox/v1/migrations/:id', h(abortMigration));
 }

@@ -1,0 +1,107 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { NESTBOX, TestRoot, processesMatching } from '../helpers/cli.js';
+import { stopServe } from '../helpers/serve.js';
+
+// `nestbox migrate CONTAINER --to HOST:PORT` (docs/checkpoints.md, "Migration"): from the
+// CLI's state root to a `nestbox serve -H tcp://…` with a state root of its own.
+const src = new TestRoot();
+const dst = new TestRoot();
+let server: ChildProcess | undefined;
+let port = 0;
+after(async () => {
+  if (server) await stopServe(server);
+  await src.dispose();
+  await dst.dispose();
+});
+
+const ok = async (root: TestRoot, args: string[]) => {
+  const r = await root.nb(args);
+  assert.equal(r.code, 0, `nestbox ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout;
+};
+const COUNTER = ['sh', '-c', 'i=0; while true; do echo $i; i=$((i+1)); sleep 0.1; done'];
+const lastCount = async (root: TestRoot, name: string) => Number((await ok(root, ['logs', name])).trim().split('\n').pop());
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+
+before(async () => {
+  await ok(dst, ['run', '--rm', 'busybox', 'true']); // the image is there (a migration brings no image)
+  port = await freePort();
+  let log = '';
+  server = spawn(NESTBOX, ['--root', dst.dir, 'serve', '-H', `tcp://127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  server.stdout!.on('data', (d: Buffer) => (log += d.toString()));
+  server.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+  const deadline = Date.now() + 30_000;
+  while (!log.includes('API listening')) {
+    if (server.exitCode !== null || Date.now() > deadline) throw new Error(`nestbox serve did not start: ${log}`);
+    await sleep(50);
+  }
+});
+
+test('migrate moves memory, processes and the writable layer; the source is released after the destination runs', async () => {
+  const srcId = (await ok(src, ['run', '-d', '--name', 'mover', 'busybox', ...COUNTER])).trim();
+  await ok(src, ['exec', 'mover', 'sh', '-c', 'echo layer > /f.txt; echo mem > /tmp/m.txt']);
+  const hostname = await ok(src, ['exec', 'mover', 'hostname']);
+  await sleep(1000);
+  const r = await src.nb(['migrate', 'mover', '--to', `127.0.0.1:${port}`]);
+  assert.equal(r.code, 0, r.stderr);
+  console.log(`# ${r.stderr.trim()}`);
+  assert.match(r.stderr, /downtime \d+ ms/);
+  const newId = r.stdout.trim();
+  assert.match(newId, /^[0-9a-f]{64}$/);
+  // the source is gone (no container, no QEMU)
+  assert.equal((await src.nb(['inspect', 'mover'])).code, 1);
+  assert.deepEqual((await processesMatching(srcId)).filter((p) => p.includes('qemu-system')), []);
+  // the destination continues it
+  const info = JSON.parse(await ok(dst, ['inspect', 'mover']))[0];
+  assert.equal(info.Id, newId);
+  assert.equal(info.State.Status, 'running');
+  const log = (await ok(dst, ['logs', 'mover'])).trim().split('\n').map(Number);
+  assert.equal(log[0], 0, 'the log came along');
+  const a = await lastCount(dst, 'mover');
+  await sleep(1000);
+  assert.ok((await lastCount(dst, 'mover')) > a + 3, 'the counter keeps counting on the destination');
+  assert.equal(await ok(dst, ['exec', 'mover', 'cat', '/f.txt']), 'layer\n');
+  assert.equal(await ok(dst, ['exec', 'mover', 'cat', '/tmp/m.txt']), 'mem\n');
+  assert.equal(await ok(dst, ['exec', 'mover', 'hostname']), hostname);
+  // nothing of the transfer is left on either side
+  assert.deepEqual(readdirSync(path.join(dst.dir, 'migrations')), []);
+  assert.ok(!existsSync(path.join(dst.dir, 'checkpoints')) || readdirSync(path.join(dst.dir, 'checkpoints')).length === 0);
+  assert.ok(!existsSync(path.join(src.dir, 'checkpoints')) || readdirSync(path.join(src.dir, 'checkpoints')).length === 0);
+  assert.deepEqual(readdirSync(path.join(src.dir, 'forks')), []);
+});
+
+test('a failed migration leaves the source running: the destination refuses, or is not there', async () => {
+  await ok(src, ['run', '-d', '--name', 'stay', 'busybox', ...COUNTER]);
+  await ok(dst, ['create', '--name', 'stay', 'busybox', 'true']); // the name is taken there
+  const refused = await src.nb(['migrate', 'stay', '--to', `127.0.0.1:${port}`]);
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /destination refused .*stay/);
+  const unreachable = await src.nb(['migrate', 'stay', '--to', `127.0.0.1:${await freePort()}`]);
+  assert.notEqual(unreachable.code, 0);
+  assert.match(unreachable.stderr, /ECONNREFUSED|refused|connect/);
+  const bad = await src.nb(['migrate', 'stay', '--to', 'nowhere']);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /HOST:PORT/);
+  const a = await lastCount(src, 'stay');
+  await sleep(1000);
+  assert.ok((await lastCount(src, 'stay')) > a + 3, 'the source still runs');
+  assert.equal(JSON.parse(await ok(src, ['inspect', 'stay']))[0].State.Status, 'running');
+  assert.deepEqual(readdirSync(path.join(dst.dir, 'migrations')), []);
+  assert.ok(!existsSync(path.join(dst.dir, 'checkpoints')) || readdirSync(path.join(dst.dir, 'checkpoints')).length === 0);
+  const dstList = JSON.parse(`[${(await ok(dst, ['ps', '-a', '--format', 'json'])).trim().split('\n').join(',')}]`) as { Names: string }[];
+  assert.deepEqual(dstList.map((c) => c.Names).sort(), ['mover', 'stay']);
+  await ok(src, ['rm', '-f', 'stay']);
+  await ok(dst, ['rm', '-f', 'stay', 'mover']);
+});
