@@ -355,8 +355,8 @@ static void handle_reidentify(struct agent *a, int port, const struct frame *f)
 {
 	struct buf *q = port_queue(a, port);
 	struct request r;
-	const char *why;
-	char line[300], hosts[512];
+	const char *why, *name;
+	char line[300], hosts[2560], hosts_extra[2048], resolv[1024], msg[512];
 	int err = 0;
 
 	if (a->state != STATE_RUNNING) {
@@ -373,15 +373,30 @@ static void handle_reidentify(struct agent *a, int port, const struct frame *f)
 		return;
 	}
 	set_clock_and_reseed(&r);
+	/* NET (a fork on a network): its own MAC and address on the NIC the saved guest has */
+	if (net_setup(r.nets, r.netc, hosts_extra, sizeof(hosts_extra), resolv, sizeof(resolv), msg, sizeof(msg))) {
+		send_error(q, f->session, 125, msg, 0);
+		request_free(&r);
+		return;
+	}
 	if (r.hostname) {
 		snprintf(a->hostname, sizeof(a->hostname), "%s", r.hostname);
 		if (sethostname(r.hostname, strlen(r.hostname)))
 			err = -errno;
 		snprintf(line, sizeof(line), "%s\n", r.hostname);
-		snprintf(hosts, sizeof(hosts),
-			 "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n", r.hostname);
 		if (!err && a->writable)
-			err = write_file(NEWROOT "/etc/hostname", line, 0644) ?: write_file(NEWROOT "/etc/hosts", hosts, 0644);
+			err = write_file(NEWROOT "/etc/hostname", line, 0644);
+	}
+	if (!err && (r.hostname || r.netc) && a->writable) {
+		name = r.hostname ? r.hostname : a->hostname;
+		snprintf(hosts, sizeof(hosts),
+			 "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n%s", name,
+			 r.netc ? hosts_extra : "");
+		err = write_file(NEWROOT "/etc/hosts", hosts, 0644);
+		if (!err && *resolv) {
+			unlink(NEWROOT "/etc/resolv.conf"); /* never write through a link the image put there */
+			err = write_file(NEWROOT "/etc/resolv.conf", resolv, 0644);
+		}
 	}
 	if (!err && r.machine_id[0] && a->writable) {
 		snprintf(line, sizeof(line), "%s\n", r.machine_id);

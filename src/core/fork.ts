@@ -84,8 +84,11 @@ export async function fork(engine: Engine, ref: string, opts: ForkOptions = {}):
     // 3. the copies
     for (const name of names) {
       const machineId = newMachineId();
-      const { container: copy, lock: copyLock } = await createContinuation(engine, c.config, { name, hostname: name, machineId });
+      const { container: copy, lock: copyLock } = await createContinuation(engine, c.config, { name, hostname: name, machineId, keepNetwork: true });
       try {
+        // on the source's networks (same order: the saved guest's NICs), with addresses of its own; no published ports
+        const eps = await engine.networks.store.endpointsOf(c.config.id);
+        if (eps.length) await engine.networks.attach({ id: copy.config.id, name }, { networks: eps.map((e) => ({ name: e.network.id })), ...(c.config.dns ? { dns: c.config.dns } : {}) });
         await fs.link(f(FORK_RAM), path.join(copy.dir, FORK_RAM));
         if (!c.config.readOnly) {
           await copySparse(f('rw.ext4'), sandboxFiles(copy.dir).rwDisk);
@@ -102,7 +105,7 @@ export async function fork(engine: Engine, ref: string, opts: ForkOptions = {}):
           engine,
           copy,
           image,
-          { stateFile: f('state'), ramFile: path.join(copy.dir, FORK_RAM), ramBlock, ...(c.state.guestPid ? { guestPid: c.state.guestPid } : {}), identity: { hostname: name, machineId } },
+          { stateFile: f('state'), ramFile: path.join(copy.dir, FORK_RAM), ramBlock, ...(c.state.guestPid ? { guestPid: c.state.guestPid } : {}), identity: { hostname: name, machineId }, network: true },
           copyLock,
         ),
       );

@@ -14,6 +14,7 @@ import { killMonitor, launchFromState, reidentify } from '../vm/qemu/checkpoint-
 import type { QemuConfig } from '../vm/qemu/command.js';
 import { RESTORED_TB_MIB } from '../vm/qemu/restore.js';
 import { vmNics, type VmBackend } from '../vm/qemu/vm-backend.js';
+import { guestNetFields } from '../net/sandbox-net.js';
 
 /** In a container directory while a restore, fork or migration fills it: who does (a sweep removes it if they died). */
 const FILLING = 'filling';
@@ -24,7 +25,7 @@ const HELLO_MS = Number(process.env.NESTBOX_RESTORE_HELLO_MS ?? 20_000);
  * its configuration with a new id and name, created empty (status `created`, marked as being
  * filled) for the caller to put its files in, then started by `launchSaved`.
  */
-export async function createContinuation(engine: Engine, from: ContainerConfig, opts: { name?: string; hostname?: string; machineId?: string }): Promise<{ container: Container; lock: Lock }> {
+export async function createContinuation(engine: Engine, from: ContainerConfig, opts: { name?: string; hostname?: string; machineId?: string; keepNetwork?: boolean }): Promise<{ container: Container; lock: Lock }> {
   const id = newContainerId();
   let name = opts.name;
   for (let i = 0; !name && i < 20; i++) {
@@ -36,8 +37,9 @@ export async function createContinuation(engine: Engine, from: ContainerConfig, 
     id,
     name: name ?? `nestbox_${id.slice(0, 8)}`,
     created: new Date().toISOString(),
-    // on no network (its NIC is an unattached tap): the saved guest's addresses are its source's
-    ...(from.networkMode !== undefined ? { networkMode: 'none' } : {}),
+    // on no network (its NIC is an unattached tap): the saved guest's addresses are its source's;
+    // a fork keeps its source's networks and gets its own addresses there (REIDENTIFY with NET)
+    ...(from.networkMode !== undefined && !opts.keepNetwork ? { networkMode: 'none' } : {}),
     ...(opts.hostname ? { hostname: opts.hostname } : {}),
     ...(opts.machineId ? { machineId: opts.machineId } : {}),
   };
@@ -56,6 +58,8 @@ export interface SavedState {
   /** Main process pid in the guest. */
   guestPid?: number;
   identity: Identity;
+  /** A fork: the container is on its source's networks and the guest takes its own addresses there (NET in REIDENTIFY). */
+  network?: boolean;
 }
 
 /**
@@ -65,7 +69,7 @@ export interface SavedState {
  */
 export async function launchSaved(engine: Engine, c: Container, image: ImageRecord, saved: SavedState, lock: Lock): Promise<Container> {
   try {
-    const base = await savedSandboxConfig(engine, c, image);
+    const { config: base, guestNet } = await savedSandboxSetup(engine, c, image);
     // RAM in the stream: loaded into a private mapping of an empty sparse file (anonymous memory
     // under the saver's RAM block name), unlinked once QEMU has it
     const zero = path.join(c.dir, 'ram.zero');
@@ -78,7 +82,7 @@ export async function launchSaved(engine: Engine, c: Container, image: ImageReco
       { stateFile: saved.stateFile, ignoreShared: !!saved.ramFile, expectAgent: 'running', helloTimeoutMs: HELLO_MS },
     ).finally(() => fs.rm(zero, { force: true }));
     try {
-      await reidentify(launched.channel, saved.identity);
+      await reidentify(launched.channel, { ...saved.identity, ...(saved.network && guestNet.length ? { net: guestNet } : {}) });
     } catch (err) {
       await killMonitor(launched);
       throw err;
@@ -110,9 +114,15 @@ export async function launchSaved(engine: Engine, c: Container, image: ImageReco
  * A continuation is on no network: its one NIC is an unattached tap, as with `--network none`.
  */
 export async function savedSandboxConfig(engine: Engine, c: Container, image: ImageRecord): Promise<QemuConfig> {
+  return (await savedSandboxSetup(engine, c, image)).config;
+}
+
+/** savedSandboxConfig, and the NET fields of its networks (empty on none). */
+async function savedSandboxSetup(engine: Engine, c: Container, image: ImageRecord): Promise<{ config: QemuConfig; guestNet: string[] }> {
   const vm = engine.backend(c) as VmBackend;
   const net = await engine.networks.plugIn(c);
-  return { ...(await vm.config(c.config.memoryMiB, c.config.cpus, c.dir, image, !c.config.readOnly)), ...vmNics(net) };
+  const config = { ...(await vm.config(c.config.memoryMiB, c.config.cpus, c.dir, image, !c.config.readOnly)), ...vmNics(net) };
+  return { config, guestNet: net?.nics.length ? guestNetFields(net) : [] };
 }
 
 /** Remove a continuation that did not start (its QEMU, if any, is ended). */

@@ -40,6 +40,8 @@ export type GuestEvent =
 export interface Identity {
   hostname?: string;
   machineId?: string;
+  /** NET fields (a fork on a network): the agent puts its own MAC and address on the saved NIC. */
+  net?: string[];
 }
 
 function processFields(spec: ProcessSpec): FieldWriter {
@@ -76,7 +78,7 @@ export const encode = {
     encodeFrame(
       MsgType.REIDENTIFY,
       0,
-      new FieldWriter().str(Tag.HOSTNAME, id.hostname).str(Tag.MACHINE_ID, id.machineId).u64(Tag.TIME_NS, now).bytes(Tag.ENTROPY, randomBytes(ENTROPY_BYTES)).build(),
+      new FieldWriter().str(Tag.HOSTNAME, id.hostname).str(Tag.MACHINE_ID, id.machineId).strs(Tag.NET, id.net ?? []).u64(Tag.TIME_NS, now).bytes(Tag.ENTROPY, randomBytes(ENTROPY_BYTES)).build(),
     ),
   exec: (session: number, spec: ProcessSpec) => encodeFrame(MsgType.EXEC, session, processFields(spec).build()),
   stdin: (session: number, data: Uint8Array) => encodeFrame(MsgType.STDIN, session, data),

@@ -44,6 +44,14 @@ test('fork: copies run with their own hostname, machine-id and writable layer; t
   const mids = await Promise.all([...names, 'src'].map((n) => ok(['exec', n, 'cat', '/etc/machine-id'])));
   assert.equal(new Set(mids).size, 4, `machine-ids not distinct: ${mids.join(' ')}`);
 
+  // on the source's network, each with its own MAC and address (REIDENTIFY with NET)
+  const addr = async (n: string) => (await ok(['exec', n, 'sh', '-c', "ip -o -4 addr show eth0 | awk '{print $4}'; cat /sys/class/net/eth0/address"])).trim();
+  const addrs = await Promise.all([...names, 'src'].map(addr));
+  assert.equal(new Set(addrs).size, 4, `addresses not distinct: ${addrs.join(' | ')}`);
+  const srcIp = addrs[3]!.split('/')[0]!;
+  assert.match(await ok(['exec', 'cp1', 'ping', '-c', '1', '-W', '5', srcIp]), /1 packets received/);
+  assert.match(await ok(['exec', 'src', 'ping', '-c', '1', '-W', '5', addrs[1]!.split('/')[0]!]), /1 packets received/);
+
   // the source's main process continues in each copy (its log too)
   await sleep(1500);
   for (const n of names) {
