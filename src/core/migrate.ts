@@ -34,6 +34,7 @@ export async function migrate(engine: Engine, ref: string, to: string): Promise<
   const found = await engine.inspect(ref);
   checkable(found);
   if (found.state.status !== 'running') throw new ConflictError(`cannot migrate container ${found.config.name}: it is ${found.state.status}, not running`, 'NOT_RUNNING');
+  await call(base, 'GET', '/nestbox/v1/info'); // is it there? (before the source is stopped)
   const tmp = await forkTempDir(engine, found.config.id);
   const checkpoints = new Checkpoints(engine);
   const cpName = `migrate-${randomBytes(6).toString('hex')}`;

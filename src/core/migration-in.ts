@@ -18,6 +18,8 @@ const TAR = 'checkpoint.tar';
 const ID_RE = /^[0-9a-f]{24}$/;
 /** A migration larger than this is refused (a 64 GiB guest's checkpoint is far smaller). */
 const MAX_BYTES = 80 * 1024 ** 3;
+/** An upload nothing was added to for this long is abandoned (its source died): swept. */
+const IDLE_MS = Number(process.env.NESTBOX_MIGRATION_IDLE_MS ?? 10 * 60_000);
 
 export class IncomingMigrations {
   private readonly dir: string;
@@ -79,13 +81,15 @@ export class IncomingMigrations {
     await fs.rm(await this.existing(id), { recursive: true, force: true });
   }
 
-  /** Uploads whose server died. */
+  /** Uploads whose server died, or whose source stopped sending (not while one is being restored: it has no tar left). */
   async sweep(): Promise<void> {
     for (const n of await fs.readdir(this.dir).catch(() => [] as string[])) {
       if (!n.startsWith('.in-')) continue;
       const d = path.join(this.dir, n);
       const owner = await fs.readFile(path.join(d, 'owner'), 'utf8').then((t) => JSON.parse(t) as { pid?: unknown; start?: unknown }, () => undefined);
-      if (owner && typeof owner.pid === 'number' && isProcessAlive(owner.pid, typeof owner.start === 'string' ? owner.start : undefined)) continue;
+      const alive = owner && typeof owner.pid === 'number' && isProcessAlive(owner.pid, typeof owner.start === 'string' ? owner.start : undefined);
+      const touched = await fs.stat(path.join(d, TAR)).then((st) => st.mtimeMs, () => undefined);
+      if (alive && (touched === undefined || Date.now() - touched < IDLE_MS)) continue;
       await fs.rm(d, { recursive: true, force: true });
     }
   }

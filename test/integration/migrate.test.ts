@@ -1,7 +1,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -39,7 +39,8 @@ before(async () => {
   await ok(dst, ['run', '--rm', 'busybox', 'true']); // the image is there (a migration brings no image)
   port = await freePort();
   let log = '';
-  server = spawn(NESTBOX, ['--root', dst.dir, 'serve', '-H', `tcp://127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // an upload idle for 1.5 s is abandoned (the kill -9 test)
+  server = spawn(NESTBOX, ['--root', dst.dir, 'serve', '-H', `tcp://127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NESTBOX_MIGRATION_IDLE_MS: '1500' } });
   server.stdout!.on('data', (d: Buffer) => (log += d.toString()));
   server.stderr!.on('data', (d: Buffer) => (log += d.toString()));
   const deadline = Date.now() + 30_000;
@@ -104,4 +105,34 @@ test('a failed migration leaves the source running: the destination refuses, or 
   assert.deepEqual(dstList.map((c) => c.Names).sort(), ['mover', 'stay']);
   await ok(src, ['rm', '-f', 'stay']);
   await ok(dst, ['rm', '-f', 'stay', 'mover']);
+});
+
+test('kill -9 of migrate mid-upload: the next migrate resumes the source and the destination sweeps the upload', async () => {
+  await ok(src, ['run', '-d', '--name', 'victim', 'busybox', ...COUNTER]);
+  const cli = spawn(NESTBOX, ['--root', src.dir, 'migrate', 'victim', '--to', `127.0.0.1:${port}`], { stdio: 'ignore' });
+  const migrations = path.join(dst.dir, 'migrations');
+  const uploading = () => existsSync(migrations) && readdirSync(migrations).some((n) => statSync(path.join(migrations, n, 'checkpoint.tar'), { throwIfNoEntry: false })?.size);
+  const deadline = Date.now() + 30_000;
+  while (!uploading()) {
+    assert.ok(Date.now() < deadline, 'the upload never started');
+    await sleep(2);
+  }
+  cli.kill('SIGKILL');
+  await new Promise((r) => cli.once('close', r));
+  // a migrate that fails (nothing listens there) still sweeps first: the source counts again
+  const failed = await src.nb(['migrate', 'victim', '--to', `127.0.0.1:${await freePort()}`]);
+  assert.notEqual(failed.code, 0);
+  const b = await lastCount(src, 'victim');
+  await sleep(1000);
+  assert.ok((await lastCount(src, 'victim')) > b + 3, 'the source runs again');
+  await sleep(1000);
+  // the next migrate sweeps on both sides: the source resumed, the stale upload removed; then it moves
+  const r = await src.nb(['migrate', 'victim', '--to', `127.0.0.1:${port}`]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(readdirSync(migrations), []);
+  assert.deepEqual(readdirSync(path.join(src.dir, 'forks')), []);
+  const a = await lastCount(dst, 'victim');
+  await sleep(1000);
+  assert.ok((await lastCount(dst, 'victim')) > a + 3, 'it runs on the destination');
+  await ok(dst, ['rm', '-f', 'victim']);
 });
