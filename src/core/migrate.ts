@@ -14,6 +14,8 @@ export interface MigrateResult {
   downtimeMs: number;
   bytes: number;
   totalMs: number;
+  /** Where the downtime went: save (checkpoint), export, upload, restore (on the destination), ms. */
+  phases: Record<string, number>;
 }
 
 /** Chunks of the upload: the API server takes request bodies up to 1 MiB. */
@@ -41,11 +43,16 @@ export async function migrate(engine: Engine, ref: string, to: string): Promise<
   const tar = path.join(tmp, 'checkpoint.tar');
   let stoppedAt: number | undefined;
   let remoteId: string | undefined;
+  const phases: Record<string, number> = {};
   try {
     stoppedAt = Date.now();
     const r = await checkpoints.create(found.config.id, cpName, { keepStopped: true });
     stoppedAt = Date.now() - r.pausedMs!;
+    phases.saveMs = Date.now() - stoppedAt;
+    let t = Date.now();
     await checkpoints.exportTo(cpName, tar);
+    phases.exportMs = Date.now() - t;
+    t = Date.now();
     await checkpoints.remove(cpName);
     remoteId = ((await call(base, 'POST', '/nestbox/v1/migrations')) as { id: string }).id;
     if (typeof remoteId !== 'string' || !/^[0-9a-f]{24}$/.test(remoteId)) throw new BackendError(`migrate to ${to}: the destination answered no migration id`, 'MIGRATION_FAILED');
@@ -62,14 +69,17 @@ export async function migrate(engine: Engine, ref: string, to: string): Promise<
     } finally {
       await fh.close();
     }
+    phases.uploadMs = Date.now() - t;
+    t = Date.now();
     const started = (await call(base, 'POST', `/nestbox/v1/migrations/${remoteId}/start`, Buffer.from(JSON.stringify({ name: found.config.name })), 'application/json')) as { id?: unknown; status?: unknown };
     if (typeof started.id !== 'string' || started.status !== 'running') throw new BackendError(`migrate to ${to}: the destination did not report a running container`, 'MIGRATION_FAILED');
+    phases.restoreMs = Date.now() - t;
     const downtimeMs = Date.now() - stoppedAt;
     // released only now: the destination runs it
     const c = await engine.inspect(found.config.id);
     await quitVm(c.dir, c.state.pid, c.state.pidStart);
     await engine.remove(found.config.id, { force: true });
-    return { id: started.id, downtimeMs, bytes, totalMs: Date.now() - t0 };
+    return { id: started.id, downtimeMs, bytes, totalMs: Date.now() - t0, phases };
   } catch (err) {
     if (remoteId) await call(base, 'DELETE', `/nestbox/v1/migrations/${remoteId}`).catch(() => undefined);
     await checkpoints.remove(cpName).catch(() => undefined);

@@ -11,7 +11,8 @@ export function register(program: Command): void {
     .requiredOption('--to <host:port>', 'destination: a `nestbox serve -H tcp://HOST:PORT`')
     .action(async (ref: string, flags: { to: string }, cmd: Command) => {
       const r = await migrate(await getEngine(cmd), ref, flags.to);
-      process.stderr.write(`nestbox: migrated in ${r.totalMs} ms, downtime ${r.downtimeMs} ms (${(r.bytes / 1024 ** 2).toFixed(1)} MiB sent)\n`);
+      const phases = Object.entries(r.phases).map(([k, v]) => `${k.replace(/Ms$/, '')} ${v}`).join(', ');
+      process.stderr.write(`nestbox: migrated in ${r.totalMs} ms, downtime ${r.downtimeMs} ms (${phases}; ${(r.bytes / 1024 ** 2).toFixed(1)} MiB sent)\n`);
       out(r.id);
     });
 }
