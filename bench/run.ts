@@ -20,6 +20,7 @@ import { checkpointBench } from './checkpoint.js';
 import { densityBench } from './density.js';
 import { poolBench } from './pool.js';
 import { networkBench } from './network.js';
+import { volumeReadBench, volumeWriteBench } from './volume.js';
 import { sweep, type SweepReport } from './lib/cleanup.js';
 import { loadConfig } from './lib/config.js';
 import { BenchContext, REPO } from './lib/context.js';
@@ -27,7 +28,7 @@ import { foreignQemuCount, mountsUnder } from './lib/procfs.js';
 import { markdownTable, textTable } from './lib/report.js';
 import type { Benchmark, BenchResult } from './lib/types.js';
 
-const BENCHMARKS: Benchmark[] = [bootVm, runProcess, execBench, memoryBench, cliStartup, apiBench, templateBench, runtimeBench, checkpointBench, densityBench, poolBench, networkBench];
+const BENCHMARKS: Benchmark[] = [bootVm, runProcess, execBench, memoryBench, cliStartup, apiBench, templateBench, runtimeBench, checkpointBench, densityBench, poolBench, networkBench, volumeWriteBench, volumeReadBench];
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
