@@ -38,6 +38,10 @@ const freePort = () =>
 before(async () => {
   await ok(dst, ['run', '--rm', 'busybox', 'true']); // the image is there (a migration brings no image)
   port = await freePort();
+  await startServer();
+});
+
+async function startServer(): Promise<void> {
   let log = '';
   // an upload idle for 1.5 s is abandoned (the kill -9 test)
   server = spawn(NESTBOX, ['--root', dst.dir, 'serve', '-H', `tcp://127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NESTBOX_MIGRATION_IDLE_MS: '1500' } });
@@ -48,7 +52,7 @@ before(async () => {
     if (server.exitCode !== null || Date.now() > deadline) throw new Error(`nestbox serve did not start: ${log}`);
     await sleep(50);
   }
-});
+}
 
 test('migrate moves memory, processes and the writable layer; the source is released after the destination runs', async () => {
   const srcId = (await ok(src, ['run', '-d', '--name', 'mover', 'busybox', ...COUNTER])).trim();
@@ -135,4 +139,30 @@ test('kill -9 of migrate mid-upload: the next migrate resumes the source and the
   await sleep(1000);
   assert.ok((await lastCount(dst, 'victim')) > a + 3, 'it runs on the destination');
   await ok(dst, ['rm', '-f', 'victim']);
+});
+
+test('kill -9 of the destination server mid-upload: the migration fails and the source keeps running; the restarted server sweeps the upload', async () => {
+  await ok(src, ['run', '-d', '--name', 'survivor', 'busybox', ...COUNTER]);
+  const run = src.nb(['migrate', 'survivor', '--to', `127.0.0.1:${port}`]);
+  const migrations = path.join(dst.dir, 'migrations');
+  const uploading = () => existsSync(migrations) && readdirSync(migrations).some((n) => statSync(path.join(migrations, n, 'checkpoint.tar'), { throwIfNoEntry: false })?.size);
+  const deadline = Date.now() + 30_000;
+  while (!uploading()) {
+    assert.ok(Date.now() < deadline, 'the upload never started');
+    await sleep(2);
+  }
+  server!.kill('SIGKILL');
+  await new Promise((r) => server!.once('exit', r));
+  const r = await run;
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /migrate/);
+  const a = await lastCount(src, 'survivor');
+  await sleep(1000);
+  assert.ok((await lastCount(src, 'survivor')) > a + 3, 'the source still runs');
+  assert.deepEqual(readdirSync(path.join(src.dir, 'forks')), []);
+  await startServer();
+  const moved = await src.nb(['migrate', 'survivor', '--to', `127.0.0.1:${port}`]);
+  assert.equal(moved.code, 0, moved.stderr);
+  assert.deepEqual(readdirSync(migrations), [], 'the dead server\'s upload was swept');
+  await ok(dst, ['rm', '-f', 'survivor']);
 });
