@@ -94,6 +94,8 @@ async function main(): Promise<number> {
   const cleanUpEverything = async () => {
     await ctx.cleanupAll();
     await ctx.removeAllContainers().catch((e: Error) => log(`clean-up: nestbox rm -f: ${e.message}`));
+    // the default network stays up after its last container: take it down with the workspace
+    await ctx.nb(['network', 'prune', '-f']).catch((e: Error) => log(`clean-up: nestbox network prune: ${e.message}`));
     finalSweep = await sweep(ctx.tmp);
     if (mountsUnder(ctx.tmp).length) {
       log(`clean-up: ${ctx.tmp} still has mounts; not removing it`);

@@ -2,8 +2,10 @@
  * The link between containers and networks. A container is attached at create (an address
  * claimed on each network, ports claimed), plugged in at each start (bridge, DNS, rules and its
  * own tap or netns + veth made or repaired), and detached at rm (devices, address, DNS entry,
- * port rules removed). A network's host side — its bridge, dnsmasq and rules — exists while it
- * has endpoints and is taken down with the last one, so an idle root leaves nothing on the host.
+ * port rules removed). A user network's host side — its bridge, dnsmasq and rules — exists while
+ * it has endpoints and is taken down with the last one. The default network's stays up once made
+ * (as docker0 does), so a run after a run does not set it up again; `network prune` takes it down
+ * when it is idle, and a stale claim of a deleted root takes it down too (networks.ts).
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -13,7 +15,7 @@ import { Lock } from './lock.js';
 import { DEFAULT_NETWORK, NetworkStore, bridgeName, prefixOf, type Endpoint, type NetworkRecord } from './networks.js';
 import { PortClaims, type PortBinding, type PortSpec } from './network-ports.js';
 import { parseIp } from '../net/ipv4.js';
-import { deleteLink, deleteNetns, ensureBridge, ensureNetns, ensureTap, ensureVeth, netnsPath } from '../net/links.js';
+import { deleteLink, deleteNetns, ensureBridge, ensureNetns, ensureTap, ensureVeth, linkExists, netnsPath } from '../net/links.js';
 import { applyRules } from '../net/nft.js';
 import { stopDns, updateDns } from '../net/dnsmasq.js';
 import { NETWORK_MTU, resolvConf, type SandboxNet, type SandboxNic } from '../net/sandbox-net.js';
@@ -193,13 +195,20 @@ export class ContainerNetworks {
     });
   }
 
-  /** `network prune`: networks without endpoints (the default one stays). */
+  /** `network prune`: networks without endpoints; the default one stays, but an idle one's bridge and DNS are taken down. */
   async prune(): Promise<string[]> {
     const removed: string[] = [];
     for (const n of await this.store.list()) {
-      if (n.name === DEFAULT_NETWORK || (await this.store.endpoints(n)).length) continue;
+      if ((await this.store.endpoints(n)).length) continue;
+      if (n.name === DEFAULT_NETWORK) {
+        await this.withNetwork(n, async () => {
+          if (!(await this.store.endpoints(n)).length) await this.networkDown(n);
+        });
+        continue;
+      }
       await this.removeNetwork(n.id).then(() => removed.push(n.name), () => undefined);
     }
+    await this.syncRules();
     return removed;
   }
 
@@ -220,11 +229,11 @@ export class ContainerNetworks {
     });
   }
 
-  /** After an endpoint left: rewrite DNS, or take the network's host side down when it was the last. */
+  /** After an endpoint left: rewrite DNS, or take a user network's host side down when it was the last. */
   private async networkUpdate(n: NetworkRecord): Promise<void> {
     await this.withNetwork(n, async () => {
       const eps = await this.store.endpoints(n);
-      if (eps.length) await updateDns({ id: n.id, bridge: bridgeName(n), gateway: n.gateway }, hostsLines(eps));
+      if (eps.length || n.name === DEFAULT_NETWORK) await updateDns({ id: n.id, bridge: bridgeName(n), gateway: n.gateway }, hostsLines(eps));
       else await this.networkDown(n);
     });
   }
@@ -234,12 +243,12 @@ export class ContainerNetworks {
     await deleteLink(bridgeName(n));
   }
 
-  /** Render this root's nft tables from its networks with endpoints and its published ports. */
+  /** Render this root's nft tables from its networks that are up and its published ports. */
   async syncRules(): Promise<void> {
     const lock = await Lock.acquire(this.root, 'network-rules', 60_000);
     try {
       const live: NetworkRecord[] = [];
-      for (const n of await this.store.list()) if ((await this.store.endpoints(n)).length) live.push(n);
+      for (const n of await this.store.list()) if ((await this.store.endpoints(n)).length || linkExists(bridgeName(n))) live.push(n);
       const ports = await this.ports.list();
       await applyRules(this.root, {
         networks: live.map((n) => ({ bridge: bridgeName(n), subnet: n.subnet, gateway: n.gateway, internal: n.internal })),

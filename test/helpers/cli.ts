@@ -26,6 +26,8 @@ export class TestRoot {
   async dispose(): Promise<void> {
     const ids = (await this.nb(['ps', '-aq', '--no-trunc'])).stdout.split('\n').filter(Boolean);
     if (ids.length) await this.nb(['rm', '-f', ...ids]);
+    // the default network's bridge and DNS server stay up after its last container (as docker0)
+    await this.nb(['network', 'prune', '-f']).catch(() => undefined);
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

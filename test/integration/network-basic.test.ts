@@ -180,6 +180,9 @@ describe('networks', () => {
     const defaultId = JSON.parse(await ok(['network', 'inspect', 'bridge']))[0].Id as string;
     await ok(['rm', '-f', 'a1', 'a2', 'b1', 'web']);
     await ok(['network', 'rm', 'net-a', 'net-b']);
+    // the default network stays up after its last container, as docker0 does: prune takes it down
+    assert.ok(readdirSync('/sys/class/net').includes(`nbr-${defaultId.slice(0, 8)}`), 'the default bridge stays up');
+    await ok(['network', 'prune', '-f']);
     const links = readdirSync('/sys/class/net');
     for (const id of ids) {
       assert.ok(!links.some((l) => l.includes(id)), `a device of container ${id} is left: ${links.join(' ')}`);

@@ -94,7 +94,7 @@ export function register(program: Command): void {
 
   network
     .command('prune')
-    .description('Remove networks no container is attached to (the default network stays)')
+    .description('Remove networks no container is attached to (the default network stays; when idle, its bridge and DNS server are taken down)')
     .option('-f, --force', 'do not prompt (nestbox never prompts here)')
     .action(async (_flags: unknown, cmd: Command) => {
       const engine = await getEngine(cmd);
