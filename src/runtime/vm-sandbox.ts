@@ -6,7 +6,7 @@ import { isProcessAlive, killQuietly, procStartTime, waitProcessGone } from '../
 import { detectAccel, hostTscKhz } from '../vm/qemu/accel.js';
 import { QEMU_BINARY, qemuArgs, type QemuConfig } from '../vm/qemu/command.js';
 import { makeRwDisk } from '../vm/qemu/rw-disk.js';
-import { QmpClient } from '../vm/qemu/qmp.js';
+import { quitQemu } from '../vm/qemu/quit.js';
 import { idleTapName, readQemuPid, readWaiterPid, vmFiles } from './vm-files.js';
 import { deleteLink, linkExists } from '../net/links.js';
 
@@ -71,17 +71,7 @@ async function endVm(dir: string, knownWaiter: number | undefined, knownStart: s
     await waitProcessGone(waiterPid, waiterStart, 5000);
   }
   if (!qemu || !qemuStart) return;
-  try {
-    const qmp = await QmpClient.connect(dir, 'qmp.sock', 1000);
-    await qmp.execute('quit').catch(() => undefined);
-    qmp.close();
-  } catch {
-    // QMP gone: SIGKILL below
-  }
-  if (!(await waitProcessGone(qemu, qemuStart, 3000))) {
-    killQuietly(qemu, 'SIGKILL');
-    await waitProcessGone(qemu, qemuStart, 5000);
-  }
+  await quitQemu(dir, qemu, qemuStart, 1000);
 }
 
 /** Is `pid` running a binary whose name starts with `name` (not a process that reused the pid)? */

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import type { Container } from '../../core/container.js';
 import { BackendError } from '../../core/errors.js';
 import { guestDir } from '../../core/paths.js';
-import { isProcessAlive, killQuietly, waitProcessGone } from '../../core/proc.js';
+import { isProcessAlive } from '../../core/proc.js';
 import type { ImageRecord } from '../../image/types.js';
 import type { Backend, Launched, RootfsProvider } from '../backend.js';
 import { spawnMonitor } from '../spawn-monitor.js';
@@ -12,6 +12,7 @@ import { detectAccel, hostTscKhz } from './accel.js';
 import { QEMU_BINARY, qemuArgs, type QemuConfig } from './command.js';
 import { removeStaleSockets, sandboxFiles } from '../sandbox-files.js';
 import { QmpClient } from './qmp.js';
+import { quitQemu } from './quit.js';
 import { launchRestored } from './restore.js';
 import { makeRwDisk } from './rw-disk.js';
 import type { TemplateSpec } from './template-store.js';
@@ -139,17 +140,7 @@ export class VmBackend implements Backend {
   async halt(c: Container): Promise<void> {
     const { pid, pidStart } = c.state;
     if (!isProcessAlive(pid, pidStart)) return;
-    try {
-      const qmp = await QmpClient.connect(c.dir, 'qmp.sock', 2000);
-      await qmp.execute('quit').catch(() => undefined);
-      qmp.close();
-    } catch {
-      // QMP gone: fall through to SIGKILL
-    }
-    if (!(await waitProcessGone(pid, pidStart, 3000))) {
-      killQuietly(pid, 'SIGKILL');
-      await waitProcessGone(pid, pidStart, 5000);
-    }
+    await quitQemu(c.dir, pid!, pidStart);
   }
 
   async pause(c: Container): Promise<void> {
