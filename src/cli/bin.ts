@@ -4,6 +4,8 @@ import { restoreArgv } from './argv.js';
 // `nestbox ps | head -1`: a reader that stops reading is not an error (as in any Unix tool).
 for (const stream of [process.stdout, process.stderr]) {
   stream.on('error', (err: NodeJS.ErrnoException) => {
+    // a command streaming into stdout (save) has its own listener and reports it itself
+    if (stream.listenerCount('error') > 1) return;
     if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
     throw err;
   });
