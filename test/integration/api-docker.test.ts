@@ -178,7 +178,7 @@ test('docker run -it: a real pty through the hijacked raw stream, with the windo
   });
   assert.match(r.out, /\/dev\/pts\/\d+/, r.out);
   assert.match(r.out, /21 93/, r.out);
-  assert.equal(r.code, 6, r.out);
+  assert.equal(r.code, 6, JSON.stringify(r.out) + serverLog());
 });
 
 test('docker logs -f follows until exit; docker exec -it gets a pty', async () => {
