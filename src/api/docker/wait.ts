@@ -39,6 +39,17 @@ function parseCondition(v: string | null): Condition {
 }
 
 async function waitFor(ctx: DockerContext, id: string, condition: Condition, signal: AbortSignal): Promise<number> {
+  try {
+    return await waitUntil(ctx, id, condition, signal);
+  } catch (err) {
+    // a fast --rm container can be gone at any step here (removed by whichever reader saw it exit first)
+    const code = err instanceof NotFoundError ? await ctx.engine.removedExitCode(id) : undefined;
+    if (code === undefined) throw err;
+    return code;
+  }
+}
+
+async function waitUntil(ctx: DockerContext, id: string, condition: Condition, signal: AbortSignal): Promise<number> {
   const { engine, hub } = ctx;
   if (condition !== 'not-running') {
     await hub.nextStart(engine, id, signal);
