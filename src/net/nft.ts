@@ -95,9 +95,15 @@ export function renderRules(root: string, rs: RuleSet): string {
 export async function applyRules(root: string, rs: RuleSet): Promise<void> {
   const text = renderRules(root, rs);
   const applied = path.join(APPLIED_DIR, `${tableNames(root).filter}.nft`);
-  if ((await fs.readFile(applied, 'utf8').catch(() => undefined)) === text) return;
+  const last = await fs.readFile(applied, 'utf8').catch(() => undefined);
+  if (last === text) return;
+  const empty = rs.networks.length === 0 && rs.ports.length === 0;
+  // nothing to filter and nothing applied since boot: there are no tables to delete
+  if (empty && last === undefined) return;
   await fs.rm(applied, { force: true });
   await runTool(NFT, ['-f', '-'], text);
+  // an empty ruleset leaves no mark behind: a deleted root must not leave files in /run
+  if (empty) return;
   await fs.mkdir(APPLIED_DIR, { recursive: true, mode: 0o700 });
   await fs.writeFile(applied, text, { mode: 0o600 });
 }
