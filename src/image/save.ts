@@ -63,7 +63,7 @@ export async function saveToFile(ctx: SaveContext, refs: string[], file: string,
     await fs.rename(tmp, file);
   } catch (err) {
     await fs.rm(tmp, { force: true });
-    throw saveError(err, file);
+    throw abortedOr(options.signal, saveError(err, file));
   }
 }
 
@@ -73,8 +73,14 @@ export async function saveToStream(ctx: SaveContext, refs: string[], out: Writab
   try {
     await writeArchive(plan, new ArchiveWriter(out, { end: false, ...(options.signal ? { signal: options.signal } : {}) }));
   } catch (err) {
-    throw saveError(err, 'stdout');
+    throw abortedOr(options.signal, saveError(err, 'stdout'));
   }
+}
+
+/** After an abort, whatever broke while stopping (the tar packer, a stream) is the abort itself. */
+function abortedOr(signal: AbortSignal | undefined, err: unknown): unknown {
+  if (!signal?.aborted) return err;
+  return signal.reason instanceof Error && signal.reason.name === 'AbortError' ? signal.reason : new DOMException('The operation was aborted', 'AbortError');
 }
 
 /** A system error while writing (closed pipe, full disk) as a message naming the operation and the subject. */
