@@ -1,11 +1,9 @@
-import { existsSync, readlinkSync } from 'node:fs';
+import { readlinkSync } from 'node:fs';
 import * as path from 'node:path';
-import { BackendError } from '../core/errors.js';
-import { guestDir } from '../core/paths.js';
 import { isProcessAlive, killQuietly, procStartTime, waitProcessGone } from '../core/proc.js';
-import { detectAccel, hostTscKhz } from '../vm/qemu/accel.js';
 import { QEMU_BINARY, qemuArgs, type QemuConfig } from '../vm/qemu/command.js';
 import { makeRwDisk } from '../vm/qemu/rw-disk.js';
+import { sandboxQemuConfig } from '../vm/qemu/sandbox-config.js';
 import { quitQemu } from '../vm/qemu/quit.js';
 import { idleTapName, readQemuPid, readWaiterPid, vmFiles } from './vm-files.js';
 import { deleteLink, linkExists } from '../net/links.js';
@@ -21,26 +19,7 @@ export async function prepareRwDisk(dir: string): Promise<void> {
 
 /** QEMU's configuration for the container in `dir` (the machine the engine boots, so templates fit). */
 export function vmConfig(dir: string, rootDisk: string, memoryMiB: number, cpus: number, readOnly: boolean): QemuConfig {
-  const guest = guestDir();
-  const kernel = path.join(guest, 'vmlinux');
-  const initrd = path.join(guest, 'initramfs.cpio');
-  for (const f of [kernel, initrd]) {
-    if (!existsSync(f)) throw new BackendError(`guest file \`${f}\` is missing: run the set-up command from the README (scripts/setup.sh)`, 'GUEST_MISSING');
-  }
-  const accel = detectAccel().accel;
-  const tsc = accel === 'tcg' ? hostTscKhz() : undefined;
-  return {
-    accel,
-    memoryMiB,
-    cpus,
-    kernel,
-    initrd,
-    dir,
-    rootDisk,
-    rwDisk: !readOnly,
-    append: (process.env.NESTBOX_KERNEL_ARGS ?? '').split(/\s+/).filter(Boolean),
-    ...(tsc ? { hostTscKhz: tsc } : {}),
-  };
+  return sandboxQemuConfig({ memoryMiB, cpus, dir, rootDisk, rwDisk: !readOnly });
 }
 
 /** The command line that boots it (QEMU first). */

@@ -1,17 +1,15 @@
 import { closeSync, promises as fs, existsSync, openSync } from 'node:fs';
-import * as path from 'node:path';
 import type { Container } from '../../core/container.js';
 import { BackendError } from '../../core/errors.js';
-import { guestDir } from '../../core/paths.js';
 import { isProcessAlive } from '../../core/proc.js';
 import type { ImageRecord } from '../../image/types.js';
 import type { Backend, Launched, RootfsProvider } from '../backend.js';
 import { spawnMonitor } from '../spawn-monitor.js';
 import { resolveMounts, vmMountPlan, type VolumeSources } from '../mount-plan.js';
-import { detectAccel, hostTscKhz } from './accel.js';
 import { QEMU_BINARY, qemuArgs, type QemuConfig } from './command.js';
 import { removeStaleSockets, sandboxFiles } from '../sandbox-files.js';
 import { QmpClient } from './qmp.js';
+import { sandboxQemuConfig } from './sandbox-config.js';
 import { quitQemu } from './quit.js';
 import { launchRestored } from './restore.js';
 import { makeRwDisk } from './rw-disk.js';
@@ -105,25 +103,7 @@ export class VmBackend implements Backend {
 
   /** The QEMU configuration of a sandbox (and of the template it may be restored from; checkpoints, forks). */
   async config(memoryMiB: number, cpus: number, dir: string, image: ImageRecord, rwDisk: boolean): Promise<QemuConfig> {
-    const guest = guestDir();
-    const kernel = path.join(guest, 'vmlinux');
-    const initrd = path.join(guest, 'initramfs.cpio');
-    for (const f of [kernel, initrd]) {
-      if (!existsSync(f)) throw new BackendError(`guest file \`${f}\` is missing: run the set-up command from the README (scripts/setup.sh)`, 'GUEST_MISSING');
-    }
-    const accel = detectAccel().accel;
-    return {
-      accel,
-      memoryMiB,
-      cpus,
-      kernel,
-      initrd,
-      dir,
-      rootDisk: await this.images.rootfsDisk(image),
-      rwDisk,
-      append: (process.env.NESTBOX_KERNEL_ARGS ?? '').split(/\s+/).filter(Boolean),
-      ...(accel === 'tcg' ? { hostTscKhz: hostTscKhz() } : {}),
-    };
+    return sandboxQemuConfig({ memoryMiB, cpus, dir, rootDisk: await this.images.rootfsDisk(image), rwDisk });
   }
 
   private templateSpec(ref: string, image: ImageRecord, base: QemuConfig): TemplateSpec {
