@@ -17,6 +17,11 @@ export function isSha256Digest(digest: string): boolean {
   return SHA256_RE.test(digest);
 }
 
+/** Docker's short layer ID in pull and push progress: the first 12 hex digits of the digest. */
+export function layerId(digest: string): string {
+  return digest.slice('sha256:'.length, 'sha256:'.length + 12);
+}
+
 /** Digest of an image with no layers: the chain of nothing is the digest of nothing. */
 export const EMPTY_CHAIN_ID = sha256Digest('');
 

@@ -15,7 +15,7 @@ import { choosePlatform, formatPlatform, hostPlatform } from '../registry/platfo
 import type { ImageCandidate } from './candidate.js';
 import { commitCandidates, installUnpacked, recordOf, verifyCandidate, type CommitContext, type UnpackedChains } from './commit.js';
 import { downloadBlob } from './blob-download.js';
-import { sha256Digest } from './digest.js';
+import { layerId, sha256Digest } from './digest.js';
 import { checkConfig, checkIndex, checkManifest, isIndexMediaType, MEDIA, parseJson, type Descriptor, type Manifest, type Platform } from './oci.js';
 import { formatReference, parseReference, type ImageReference } from './reference.js';
 import { Staging } from './staging.js';
@@ -220,11 +220,6 @@ async function downloadLayers(
   const failed = results.find((r) => r.status === 'rejected');
   if (failed) throw (failed as PromiseRejectedResult).reason;
   return files;
-}
-
-/** Docker's short layer ID: 12 hex digits. */
-function layerId(digest: string): string {
-  return digest.slice('sha256:'.length, 'sha256:'.length + 12);
 }
 
 /** Remove committed (or, with `onlyShort`, one rejected) layers' files from downloads/. */

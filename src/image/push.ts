@@ -9,6 +9,7 @@ import { ImageError, InvalidArgumentError, NotFoundError } from '../core/errors.
 import { RegistryClient, type ClientOptions } from '../registry/client.js';
 import type { BlobStore } from './blobs.js';
 import type { IndexFile } from './index-file.js';
+import { layerId } from './digest.js';
 import { lookupImage } from './lookup.js';
 import { MEDIA, parseJson, type Descriptor } from './oci.js';
 import { familiar, formatReference, parseReference } from './reference.js';
@@ -104,8 +105,4 @@ async function* progressBody(file: string, onProgress: (sent: number) => void): 
     yield chunk as Buffer;
   }
   onProgress(sent);
-}
-
-function layerId(digest: string): string {
-  return digest.slice('sha256:'.length, 'sha256:'.length + 12);
 }
