@@ -42,7 +42,7 @@ function version(cmd: string, args: string[]): string {
 
 /** Fingerprint of the CLI bundle the benchmarks run: a rebuild mid-run would mix two builds. */
 function cliFingerprint(): string {
-  const f = path.join(REPO, 'dist', 'cli.js');
+  const f = path.join(REPO, 'dist', 'cli.bundle.cjs');
   return existsSync(f) ? createHash('sha256').update(readFileSync(f)).digest('hex').slice(0, 16) : 'missing';
 }
 
@@ -143,7 +143,7 @@ async function main(): Promise<number> {
     const cleanupErrors = await ctx.cleanupAll();
     const bundleNow = cliFingerprint();
     if (bundleNow !== bundleAtStart) {
-      result.notes.push(`WARNING: dist/cli.js changed during this benchmark (rebuilt by someone else: ${bundleAtStart} → ${bundleNow}); its samples mix two builds`);
+      result.notes.push(`WARNING: dist/cli.bundle.cjs changed during this benchmark (rebuilt by someone else: ${bundleAtStart} → ${bundleNow}); its samples mix two builds`);
       bundleAtStart = bundleNow;
     }
     result.notes.push(...cleanupErrors.map((e) => `clean-up: ${e}`));

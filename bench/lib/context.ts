@@ -27,8 +27,8 @@ export class BenchContext {
   private readonly cleanups: { what: string; fn: () => Promise<unknown> }[] = [];
 
   constructor(readonly config: BenchConfig, readonly log: (line: string) => void) {
-    if (!existsSync(path.join(REPO, 'dist', 'cli.js'))) {
-      log('warning: dist/cli.js is missing, so bin/nestbox runs the TypeScript sources through tsx (slow start-up); run `npm run build`');
+    if (!existsSync(path.join(REPO, 'dist', 'cli.bundle.cjs'))) {
+      log('warning: dist/cli.bundle.cjs is missing, so bin/nestbox runs the TypeScript sources through tsx (slow start-up); run `npm run build`');
     }
   }
 

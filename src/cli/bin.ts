@@ -1,5 +1,8 @@
 import { main } from './main.js';
 import { restoreArgv } from './argv.js';
+import { restoreExtraCaEnv } from '../registry/extra-ca.js';
+
+restoreExtraCaEnv();
 
 // `nestbox ps | head -1`: a reader that stops reading is not an error (as in any Unix tool).
 for (const stream of [process.stdout, process.stderr]) {
@@ -11,4 +14,5 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-await main(restoreArgv(process.argv.slice(2)));
+// main reports its own errors and sets process.exitCode (no top-level await: this is bundled as CommonJS)
+void main(restoreArgv(process.argv.slice(2)));

@@ -6,7 +6,6 @@
  */
 import { promises as fs } from 'node:fs';
 import * as net from 'node:net';
-import * as dgram from 'node:dgram';
 import * as path from 'node:path';
 import { readJson } from './atomic.js';
 import { ConflictError, InvalidArgumentError } from './errors.js';
@@ -130,9 +129,10 @@ async function hostPortFree(proto: Proto, hostIp: string | undefined, p: number)
 }
 
 /** Bind briefly to see whether the port is free; resolves with the bound port, or undefined. */
-function bindProbe(proto: Proto, hostIp: string | undefined, p: number): Promise<number | undefined> {
+async function bindProbe(proto: Proto, hostIp: string | undefined, p: number): Promise<number | undefined> {
+  const dgram = proto === 'udp' ? await import('node:dgram') : undefined; // only for UDP ports
   return new Promise((resolve) => {
-    if (proto === 'udp') {
+    if (dgram) {
       const s = dgram.createSocket('udp4');
       s.once('error', () => resolve(undefined));
       s.bind(p, hostIp ?? '0.0.0.0', () => {

@@ -1,7 +1,6 @@
 /** Detect a layer's compression by its magic bytes and give back a stream of the tar inside. */
 import { createReadStream, promises as fs } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
 import { ImageError } from '../core/errors.js';
 import { createZstdDecompress } from './zstd.js';
 
@@ -38,7 +37,8 @@ export async function openUncompressed(file: string, subject: string): Promise<R
     case 'none':
       return [source];
     case 'gzip':
-      return [source, createGunzip()];
+      // loaded here: zlib is not needed by the commands that never read a layer (run, exec, ps)
+      return [source, (await import('node:zlib')).createGunzip()];
     case 'zstd':
       return [source, createZstdDecompress()];
     default:

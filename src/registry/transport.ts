@@ -9,6 +9,7 @@ import { RegistryError } from '../core/errors.js';
 import { Authenticator } from './auth.js';
 import type { Credentials } from './credentials.js';
 import { checkScheme, type Endpoint } from './endpoint.js';
+import { extraCaDispatcher } from './extra-ca.js';
 
 const MAX_REDIRECTS = 5;
 
@@ -115,7 +116,10 @@ export class Transport {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new Error(`no answer from ${url.host} within ${this.timeoutMs} ms`)), this.timeoutMs);
     try {
-      const response = await fetch(url, { ...init, redirect: 'manual', signal: controller.signal });
+      const dispatcher = url.protocol === 'https:' ? await extraCaDispatcher() : undefined;
+      // `dispatcher` is undici's (Node's fetch) own option, missing from the DOM RequestInit type
+      const options = { ...init, redirect: 'manual', signal: controller.signal, ...(dispatcher ? { dispatcher } : {}) } as RequestInit;
+      const response = await fetch(url, options);
       return { response, url, abort: (reason) => controller.abort(reason ?? new Error('aborted')) };
     } catch (err) {
       throw controller.signal.aborted ? controller.signal.reason : err;

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import * as readline from 'node:readline';
 import { getEngine, out } from '../context.js';
 import { humanSize } from '../format.js';
 import { configureImagesList } from './images.js';
@@ -72,7 +71,8 @@ function section(title: string, lines: string[]): void {
 }
 
 /** Ask on stdout, read one line of stdin; no answer (closed stdin) is no. */
-function confirm(question: string): Promise<boolean> {
+async function confirm(question: string): Promise<boolean> {
+  const readline = await import('node:readline'); // only when prompting
   const rl = readline.createInterface({ input: process.stdin, output: process.stdout });
   return new Promise<boolean>((resolve) => {
     let answered = false;

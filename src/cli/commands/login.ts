@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { createInterface } from 'node:readline';
 import { InvalidArgumentError } from '../../core/errors.js';
 import { removeCredentials, storeCredentials } from '../../registry/credentials.js';
 import { registryDomain, verifyLogin } from '../../registry/login.js';
@@ -47,6 +46,7 @@ async function readStdin(): Promise<string> {
 
 async function prompt(question: string, secret: boolean): Promise<string> {
   if (!process.stdin.isTTY) throw new InvalidArgumentError(`login: ${question.replace(': ', '').toLowerCase()} needed: pass it as a flag (stdin is not a terminal)`);
+  const { createInterface } = await import('node:readline'); // only when prompting
   const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
   if (secret) (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = (s: string) => { if (s.includes(question)) process.stderr.write(question); };
   try {
