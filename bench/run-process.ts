@@ -10,7 +10,7 @@ import { BareRunc } from './lib/runc.js';
 import { timeOk } from './lib/timing.js';
 import type { Benchmark } from './lib/types.js';
 
-/** nestbox's process isolation has a network namespace with only loopback: podman's equivalent. */
+/** Both sides run with `--network none` (a network namespace with only loopback), so neither sets up a bridge. */
 const PODMAN_RUN = ['run', '--rm', '--network', 'none', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024', PODMAN_IMAGE, 'true'];
 
 export const runProcess: Benchmark = {
@@ -33,8 +33,8 @@ export const runProcess: Benchmark = {
       [
         {
           name: 'nestbox run --rm (process)',
-          command: 'nestbox --root $TMP run --rm --isolation=process busybox true',
-          run: () => ctx.nbTimed(['run', '--rm', '--isolation=process', 'busybox', 'true']),
+          command: 'nestbox --root $TMP run --rm --isolation=process --network none busybox true',
+          run: () => ctx.nbTimed(['run', '--rm', '--isolation=process', '--network', 'none', 'busybox', 'true']),
         },
         {
           name: 'podman run --rm (runc)',
@@ -59,7 +59,7 @@ export const runProcess: Benchmark = {
       pass: nb!.ratio <= 1.0,
     }];
     if (nb!.stats && bare!.stats) notes.unshift(`nestbox (process) / bare runc, medians: ${(nb!.stats.median / bare!.stats.median).toFixed(2)}×`);
-    notes.unshift('podman runs with --network none (nestbox --isolation=process gives the container a network namespace with only loopback) and the --ulimit flags this host needs; private --root/--runroot/--tmpdir under the temp dir');
+    notes.unshift('nestbox and podman both run with --network none (a network namespace with only loopback: no bridge, no NAT rules); podman with the --ulimit flags this host needs; private --root/--runroot/--tmpdir under the temp dir');
     return { variants, checks, notes };
   },
 };

@@ -1,5 +1,5 @@
 import type { Container } from './container.js';
-import { isProcessAlive } from './proc.js';
+import { childExit, isProcessAlive } from './proc.js';
 import { FrameFileReader } from '../guest/frame-file.js';
 import { sandboxFiles } from '../vm/sandbox-files.js';
 
@@ -30,7 +30,7 @@ export async function* readLogs(c: Container, opts: LogOptions = {}): AsyncGener
   if (reader.error) throw reader.error; // what was valid before a bad frame has been shown
   if (!opts.follow) return;
   const live = () => !isProcessAlive(c.state.pid, c.state.pidStart);
-  for await (const e of reader.follow(live, opts.signal)) {
+  for await (const e of reader.follow(live, opts.signal, undefined, childExit(c.state.pid))) {
     if (e.kind === 'output') yield { stream: e.stream, data: e.data, ...(e.timeNs !== undefined ? { timeNs: e.timeNs } : {}) };
   }
 }

@@ -134,12 +134,15 @@ export class ContainerNetworks {
   }
 
   private async detachAll(containerId: string): Promise<void> {
+    const hadPorts = (await this.ports.of(containerId)).length > 0;
     await this.ports.release(containerId);
-    for (const { network } of await this.store.endpointsOf(containerId)) {
+    const endpoints = await this.store.endpointsOf(containerId);
+    for (const { network } of endpoints) {
       await this.withNetwork(network, () => this.store.detach(network, containerId));
       await this.networkUpdate(network);
     }
-    await this.syncRules();
+    // a container with no endpoint and no published port (--network none) changed no rule
+    if (hadPorts || endpoints.length) await this.syncRules();
   }
 
   /** `network connect`: a process container may be running (a veth is added live); a VM must be stopped (its NICs are fixed at boot). */

@@ -20,12 +20,30 @@ export function isProcessAlive(pid: number | undefined, start: string | undefine
   return now !== undefined && (start === undefined || now === start);
 }
 
+/**
+ * Exit promises of the monitors this process spawned (src/vm/spawn-monitor.ts): a wait for one of
+ * them ends the moment it exits instead of at the next poll. Other processes are polled.
+ */
+const children = new Map<number, Promise<void>>();
+
+export function trackChild(pid: number, exited: Promise<void>): void {
+  children.set(pid, exited);
+  void exited.then(() => children.delete(pid));
+}
+
+/** Resolves when `pid` exits if this process spawned it; otherwise never (race it with a poll). */
+export function childExit(pid: number | undefined): Promise<void> {
+  return (pid !== undefined && children.get(pid)) || new Promise<void>(() => undefined);
+}
+
 /** Wait until the process is gone; true if it went within the timeout. */
 export async function waitProcessGone(pid: number | undefined, start: string | undefined, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (isProcessAlive(pid, start)) {
     if (Date.now() > deadline) return false;
-    await sleep(20);
+    const poll = new AbortController();
+    await Promise.race([sleep(20, undefined, { signal: poll.signal }).catch(() => undefined), childExit(pid)]);
+    poll.abort();
   }
   return true;
 }

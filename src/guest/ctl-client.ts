@@ -30,7 +30,9 @@ export class CtlConnection extends EventEmitter implements AsyncDisposable {
   /** Connect to a free ctl port of the sandbox in `dir`, waiting for QEMU to create the sockets. */
   static async open(dir: string, timeoutMs = 30_000, signal?: AbortSignal): Promise<CtlConnection> {
     const deadline = Date.now() + timeoutMs;
-    for (;;) {
+    // a process sandbox's shim listens a few ms after it was spawned, a VM's QEMU later: look
+    // again soon at first, then every 20 ms
+    for (let attempt = 0; ; attempt++) {
       if (signal?.aborted) throw new BackendError(`guest channel in \`${dir}\`: gave up (${String(signal.reason ?? 'aborted')})`, 'ABORTED');
       for (let port = 0; port < CTL_PORTS; port++) {
         const lock = await Lock.tryAcquire(dir, `ctl-${port}`);
@@ -40,7 +42,7 @@ export class CtlConnection extends EventEmitter implements AsyncDisposable {
         await lock.release();
       }
       if (Date.now() > deadline) throw new ConflictError(`guest channel in \`${dir}\`: no ctl port could be opened within ${timeoutMs} ms`, 'CHANNEL_BUSY');
-      await sleep(20);
+      await sleep(Math.min(20, 2 << attempt));
     }
   }
 

@@ -75,10 +75,15 @@ export class FrameFileReader {
    * Yields events as they are appended until `done()` says the writer has finished (checked only
    * when no new data is there, so the tail is never lost) or `signal` aborts.
    */
-  async *follow(done: () => boolean | Promise<boolean>, signal?: AbortSignal, pollMs = 20): AsyncGenerator<GuestEvent> {
+  async *follow(done: () => boolean | Promise<boolean>, signal?: AbortSignal, pollMs = 20, writerExit?: Promise<unknown>): AsyncGenerator<GuestEvent> {
     let wake: (() => void) | undefined;
     let watcher: FSWatcher | undefined;
+    let writerGone = false; // it exited and done() has not looked since
     const poke = () => wake?.();
+    void writerExit?.then(() => {
+      writerGone = true;
+      poke();
+    });
     try {
       watcher = watch(this.file, poke);
       watcher.on('error', () => undefined);
@@ -94,6 +99,10 @@ export class FrameFileReader {
         if (signal?.aborted || (await done())) {
           for (const e of await this.readNew()) yield e;
           return;
+        }
+        if (writerGone) {
+          writerGone = false; // it exited after done() looked: look once more now, not after a poll
+          continue;
         }
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, pollMs);

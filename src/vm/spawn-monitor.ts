@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
-import { procStartTime } from '../core/proc.js';
+import { procStartTime, trackChild } from '../core/proc.js';
 import { BackendError } from '../core/errors.js';
 import type { Launched } from './backend.js';
 
@@ -21,6 +21,7 @@ export function spawnMonitor(command: string, args: string[], stderrFile: string
       throw new BackendError(`spawn \`${command}\`: could not start it (is it installed?)`, 'MONITOR_SPAWN');
     }
     child.unref();
+    trackChild(child.pid, exited);
     return { pid: child.pid, pidStart: procStartTime(child.pid), exited };
   } finally {
     closeSync(err);
