@@ -41,6 +41,7 @@ static int parse_args(struct shim *sh, int argc, char **argv)
 		{ "dir", required_argument, NULL, 'd' },   { "bundle", required_argument, NULL, 'b' },
 		{ "id", required_argument, NULL, 'i' },    { "runc", required_argument, NULL, 'r' },
 		{ "runc-root", required_argument, NULL, 'R' }, { "version", no_argument, NULL, 'V' },
+		{ "overlay", required_argument, NULL, 'o' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -52,6 +53,7 @@ static int parse_args(struct shim *sh, int argc, char **argv)
 		case 'i': sh->id = optarg; break;
 		case 'r': sh->runc = optarg; break;
 		case 'R': sh->runc_root = optarg; break;
+		case 'o': sh->lower = optarg; break;
 		case 'V': printf("%s\n", SHIM_NAME); return 1;
 		default: return -EINVAL;
 		}
@@ -110,6 +112,10 @@ static int setup(struct shim *sh)
 		return err;
 	}
 	absolute(sh->runc_root, &sh->runc_root); /* runc creates it when missing */
+	if (sh->lower && (err = absolute(sh->lower, &sh->lower))) {
+		say("image rootfs `%s`: %s", sh->lower, strerror(-err));
+		return err;
+	}
 	n = readlink("/proc/self/exe", sh->exe, sizeof(sh->exe) - 1);
 	if (n < 0) {
 		say("readlink /proc/self/exe: %s", strerror(errno));
@@ -133,6 +139,8 @@ static int setup(struct shim *sh)
 		say("open `%s/log`, `%s/events`: %s", sh->dir, sh->dir, strerror(errno));
 		return -errno;
 	}
+	if ((err = rootfs_mount(sh)))
+		return err;
 	if ((err = ctl_listen(sh, msg, sizeof(msg)))) {
 		say("%s", msg);
 		return err;
@@ -361,6 +369,7 @@ static void teardown(struct shim *sh)
 		runc_delete(sh); /* kills whatever is left of the container */
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;
+	rootfs_unmount(sh);
 	ctl_close_all(sh);
 	if (!fmt(path, sizeof(path), "%s/config.json", sh->run_bundle))
 		unlink(path);
@@ -374,7 +383,7 @@ static void teardown(struct shim *sh)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: nestbox-shim --dir D --bundle B --id ID --runc RUNC --runc-root R\n"
+	fprintf(stderr, "usage: nestbox-shim --dir D --bundle B --id ID --runc RUNC --runc-root R [--overlay IMAGE_ROOTFS]\n"
 			"       " INIT_PATH " " INIT_FLAG " COMMAND [ARG...]   (inside the container)\n");
 }
 
@@ -393,6 +402,7 @@ int main(int argc, char **argv)
 	}
 	if (setup(&sh)) {
 		ctl_close_all(&sh);
+		rootfs_unmount(&sh);
 		return 1;
 	}
 	say("%s: sandbox `%s`, container %s", SHIM_NAME, sh.dir, sh.id);

@@ -72,6 +72,8 @@ struct reaped {
 
 struct shim {
 	const char *dir, *bundle, *id, *runc, *runc_root;
+	const char *lower;  /* --overlay: the image's rootfs, mounted under the writable layer (rootfs.c) */
+	int rootfs_mounted; /* BUNDLE/rootfs is our overlay, unmounted at teardown */
 	char exe[PATH_MAX];        /* this binary: the init mounted into the container */
 	char run_bundle[PATH_MAX]; /* D/shim-bundle: the config.json runc runs */
 	int log_fd, events_fd, sigfd;
@@ -93,6 +95,10 @@ void send_error(struct shim *sh, int to, uint16_t session, int code, const char 
 void send_exit(struct shim *sh, int to, uint16_t session, int status);
 void send_started(struct shim *sh, int to, uint16_t session, pid_t pid);
 void handle_frame(struct shim *sh, int port, const struct frame *f);
+
+/* the container's root (rootfs.c) */
+int rootfs_mount(struct shim *sh);
+void rootfs_unmount(struct shim *sh);
 
 /* ctl sockets (ctl.c) */
 int ctl_listen(struct shim *sh, char *msg, size_t size);

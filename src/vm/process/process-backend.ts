@@ -88,7 +88,7 @@ export class ProcessBackend implements Backend {
     const shim = path.join(guestDir(), 'nestbox-shim');
     if (!existsSync(shim)) throw new BackendError(`\`${shim}\` is missing: run the set-up command from the README (scripts/setup.sh)`, 'GUEST_MISSING');
     const l = this.layout(c);
-    await this.mountRootfs(c, await this.images.rootfsDir(image));
+    const lower = await this.images.rootfsDir(image);
     await this.mountVolumes(c);
     const configFile = path.join(l.bundle, 'config.json');
     const config = JSON.parse(await fs.readFile(configFile, 'utf8'));
@@ -97,18 +97,9 @@ export class ProcessBackend implements Backend {
     await this.deleteRuncState(c);
     const files = sandboxFiles(c.dir);
     await removeStaleSockets(c.dir);
-    return spawnMonitor(shim, ['--dir', c.dir, '--bundle', l.bundle, '--id', c.config.id, '--runc', RUNC_BINARY, '--runc-root', l.runcRoot], files.stderr, c.dir);
-  }
-
-  private async mountRootfs(c: Container, lower: string): Promise<void> {
-    const l = this.layout(c);
-    if (await isMountPoint(l.rootfs)) return;
-    const opts = `lowerdir=${lower},upperdir=${l.upper},workdir=${l.work}`;
-    try {
-      await run('mount', ['-t', 'overlay', 'overlay', '-o', opts, l.rootfs]);
-    } catch (err) {
-      throw new BackendError(`mount overlay on \`${l.rootfs}\`: ${(err as Error).message.trim()}`, 'MOUNT_FAILED');
-    }
+    // the shim mounts the overlay (image rootfs under c.dir/upper) on the bundle's rootfs and
+    // unmounts it when the container is gone: no mount(8)/umount(8) forks on the run path
+    return spawnMonitor(shim, ['--dir', c.dir, '--bundle', l.bundle, '--id', c.config.id, '--runc', RUNC_BINARY, '--runc-root', l.runcRoot, '--overlay', lower], files.stderr, c.dir);
   }
 
   async halt(c: Container): Promise<void> {
