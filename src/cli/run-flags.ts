@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import type { Command } from 'commander';
-import { fromHostEnv, parseCpus, parseMemory, type CreateOptions } from '../core/create-spec.js';
+import { fromHostEnv, parseCpus, parseMemory, parseNanoCpus, type CreateOptions } from '../core/create-spec.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { collect } from './context.js';
 import { parseMountFlag, parseTmpfsFlag, parseVolumeFlag } from '../core/mount-spec.js';
@@ -86,7 +86,7 @@ export async function toCreateOptions(image: string, cmd: string[], flags: Creat
     tty: flags.tty ?? false,
     openStdin: flags.interactive ?? false,
     ...(flags.memory !== undefined ? { memoryMiB: parseMemory(flags.memory) } : {}),
-    ...(flags.cpus !== undefined ? { cpus: parseCpus(flags.cpus) } : {}),
+    ...(flags.cpus !== undefined ? { cpus: parseCpus(flags.cpus), nanoCpus: parseNanoCpus(flags.cpus) } : {}),
     readOnly: flags.readOnly ?? false,
     autoRemove: flags.rm ?? false,
     ...(flags.template === false ? { template: false } : {}),

@@ -19,6 +19,12 @@ export interface ContainerConfig {
   readOnly: boolean;
   memoryMiB: number;
   cpus: number;
+  /**
+   * What the user limited (`--memory`, `--cpus`): enforced by runc's cgroups for process
+   * isolation. A VM is limited by its size (memoryMiB, cpus) whether given or not; a process
+   * container without these is unlimited, as in Docker.
+   */
+  limits?: { memoryMiB?: number; nanoCpus?: number };
   autoRemove: boolean;
   /** `-a` stdin kept open for attach (`-i`). */
   openStdin: boolean;

@@ -22,6 +22,8 @@ export interface CreateOptions {
   isolation?: Isolation;
   memoryMiB?: number;
   cpus?: number;
+  /** Exact CPU limit (`--cpus 0.5` → 5e8); `cpus` is it rounded up to whole vCPUs for a VM. */
+  nanoCpus?: number;
   readOnly?: boolean;
   autoRemove?: boolean;
   /** `-v`, `--mount`, `--tmpfs`. */
@@ -94,7 +96,12 @@ export function parseMemory(value: string): number {
 
 /** `--cpus 1.5` → vCPUs for the VM (rounded up). */
 export function parseCpus(value: string): number {
+  return Math.ceil(parseNanoCpus(value) / 1e9);
+}
+
+/** `--cpus 1.5` → 1.5e9: the CPU time a process container may use (a runc CPU quota), as Docker's NanoCpus. */
+export function parseNanoCpus(value: string): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0 || n > 64) throw new InvalidArgumentError(`invalid --cpus "${value}": use a number between 0.01 and 64`);
-  return Math.ceil(n);
+  if (!Number.isFinite(n) || n < 0.01 || n > 64) throw new InvalidArgumentError(`invalid --cpus "${value}": use a number between 0.01 and 64`);
+  return Math.round(n * 1e9);
 }

@@ -111,6 +111,9 @@ export class Engine {
       readOnly: opts.readOnly ?? false,
       memoryMiB: opts.memoryMiB ?? DEFAULT_MEMORY_MIB,
       cpus: opts.cpus ?? 1,
+      ...(opts.memoryMiB !== undefined || opts.nanoCpus !== undefined
+        ? { limits: { ...(opts.memoryMiB !== undefined ? { memoryMiB: opts.memoryMiB } : {}), ...(opts.nanoCpus !== undefined ? { nanoCpus: opts.nanoCpus } : {}) } }
+        : {}),
       autoRemove: opts.autoRemove ?? false,
       openStdin: opts.openStdin ?? false,
       machineId: randomBytes(16).toString('hex'),

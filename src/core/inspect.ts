@@ -37,8 +37,9 @@ export function inspectDocument(c: Container, net: ContainerNetView = { endpoint
       Isolation: cfg.isolation,
       AutoRemove: cfg.autoRemove,
       ReadonlyRootfs: cfg.readOnly,
-      Memory: cfg.memoryMiB * 1024 * 1024,
-      NanoCpus: cfg.cpus * 1e9,
+      // a VM's size always; a process container's limits only when given (0: unlimited, as Docker)
+      Memory: (cfg.isolation === 'vm' ? cfg.memoryMiB : cfg.limits?.memoryMiB ?? 0) * 1024 * 1024,
+      NanoCpus: cfg.limits?.nanoCpus ?? (cfg.isolation === 'vm' ? cfg.cpus * 1e9 : 0),
       NetworkMode: cfg.networkMode ?? 'none',
       PortBindings: portMap(net.ports),
       Dns: cfg.dns ?? [],

@@ -1,6 +1,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { TestRoot, processesMatching } from '../helpers/cli.js';
@@ -70,3 +70,43 @@ test('run -d --rm: the first command that sees the container exited removes it',
   while ((await root.nb(['ps', '-aq', '--no-trunc'])).stdout.includes(id2)) await new Promise((r) => setTimeout(r, 100));
   assert.equal((await waiting).stdout, '3\n');
 });
+
+test('process isolation: --memory and --cpus are cgroup limits; without them the container is unlimited, as in Docker', async () => {
+  // dd's 100 MiB buffer cannot fit under 64 MiB (memory+swap): the kernel's OOM killer ends it
+  const r = await root.nb(['run', '--rm', ...P, '--memory', '64m', 'busybox', 'sh', '-c', 'dd if=/dev/zero of=/dev/null bs=30M count=1 2>/dev/null; echo small=$?; dd if=/dev/zero of=/dev/null bs=100M count=1 2>/dev/null; echo big=$?']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /small=0\nbig=137\n/);
+  const id = (await root.nb(['run', '-d', ...P, '--cpus', '0.5', '--memory', '100m', 'busybox', 'sleep', '1000'])).stdout.trim();
+  try {
+    const cg = (controller: string, file: string) => readFileSync(path.join(cgroupDir(path.join('/sys/fs/cgroup', controller), id)!, file), 'utf8').trim();
+    if (cgroupDir('/sys/fs/cgroup/cpu', id) && cgroupDir('/sys/fs/cgroup/memory', id)) {
+      // cgroup v1 (this machine): runc names the cgroup after the container id, under the
+      // caller's own cgroup of each controller
+      assert.equal(cg('cpu', 'cpu.cfs_quota_us'), '50000');
+      assert.equal(cg('cpu', 'cpu.cfs_period_us'), '100000');
+      assert.equal(cg('memory', 'memory.limit_in_bytes'), String(100 * 1024 ** 2));
+    }
+    const hc = JSON.parse((await root.nb(['inspect', id])).stdout)[0].HostConfig;
+    assert.equal(hc.NanoCpus, 5e8);
+    assert.equal(hc.Memory, 100 * 1024 ** 2);
+  } finally {
+    await root.nb(['rm', '-f', id]);
+  }
+  const free = (await root.nb(['create', ...P, 'busybox', 'true'])).stdout.trim();
+  const hc = JSON.parse((await root.nb(['inspect', free])).stdout)[0].HostConfig;
+  assert.deepEqual([hc.Memory, hc.NanoCpus], [0, 0]);
+  await root.nb(['rm', free]);
+});
+
+/** The directory named `name` under a cgroup v1 hierarchy, at most 3 levels down. */
+function cgroupDir(base: string, name: string, depth = 3): string | undefined {
+  if (!existsSync(base)) return undefined;
+  if (existsSync(path.join(base, name))) return path.join(base, name);
+  if (depth === 0) return undefined;
+  for (const d of readdirSync(base, { withFileTypes: true })) {
+    if (!d.isDirectory()) continue;
+    const found = cgroupDir(path.join(base, d.name), name, depth - 1);
+    if (found) return found;
+  }
+  return undefined;
+}

@@ -52,8 +52,9 @@ export function parseCreate(body: Record<string, unknown>, name: string | null):
   }
   const nano = num(hc.NanoCpus, 'HostConfig.NanoCpus');
   if (nano) {
-    if (nano < 0 || nano > 64e9) throw new ApiError(400, `Range of CPUs is from 0.01 to 64.00`);
+    if (nano < 1e7 || nano > 64e9) throw new ApiError(400, `Range of CPUs is from 0.01 to 64.00`);
     options.cpus = Math.ceil(nano / 1e9);
+    options.nanoCpus = nano;
   }
   const mounts = mountsOf(body, hc);
   if (mounts.length) options.mounts = mounts;

@@ -9,12 +9,19 @@ const CAPS = [
   'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
 ];
 
+const CPU_PERIOD_US = 100_000;
+
 /** The runtime-spec config.json for a process-isolated container. */
 export function bundleConfig(c: Container, user: ResolvedUser, rootfs: string, extraMounts: object[] = []): object {
   const p = c.config.process;
   const env = p.env.some((e) => e.startsWith('HOME=')) ? p.env : [...p.env, `HOME=${user.home}`];
+  const limits = c.config.limits;
   const resources: Record<string, unknown> = {
     devices: [{ allow: false, access: 'rwm' }],
+    // --memory: memory and memory+swap alike, so the limit cannot be dodged by swapping (Docker's default)
+    ...(limits?.memoryMiB ? { memory: { limit: limits.memoryMiB * 1024 ** 2, swap: limits.memoryMiB * 1024 ** 2 } } : {}),
+    // --cpus: a CFS quota per 100 ms period
+    ...(limits?.nanoCpus ? { cpu: { period: CPU_PERIOD_US, quota: Math.max(1000, Math.round((limits.nanoCpus / 1e9) * CPU_PERIOD_US)) } } : {}),
   };
   return {
     ociVersion: '1.0.2',
