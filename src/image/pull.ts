@@ -20,6 +20,7 @@ import { checkConfig, checkIndex, checkManifest, isIndexMediaType, MEDIA, parseJ
 import { formatReference, parseReference, type ImageReference } from './reference.js';
 import { Staging } from './staging.js';
 import type { ImageRecord } from './types.js';
+import { forEachBounded } from '../core/parallel.js';
 
 const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
 const MAX_LAYERS = 256;
@@ -193,32 +194,24 @@ async function downloadLayers(
   const files: string[] = new Array(layers.length);
   const byDigest = new Map<string, Promise<string>>();
   for (const l of layers) emit({ kind: 'layer', id: layerId(l.digest), status: 'Waiting' });
-  let next = 0;
-  const worker = async () => {
-    while (next < layers.length) {
-      const i = next++;
-      const l = layers[i]!;
-      const id = layerId(l.digest);
-      let job = byDigest.get(l.digest);
-      if (job === undefined) {
-        job = (async () => {
-          if (await ctx.blobs.has(l.digest)) {
-            emit({ kind: 'layer', id, status: 'Already exists' });
-            return ctx.blobs.path(l.digest);
-          }
-          const file = await downloadBlob(client, ctx.layout.downloads, l, (current, total, resumed) =>
-            emit({ kind: 'layer', id, status: resumed ? 'Resuming' : 'Downloading', current, total }));
-          emit({ kind: 'layer', id, status: 'Download complete' });
-          return file;
-        })();
-        byDigest.set(l.digest, job);
-      }
-      files[i] = await job;
+  await forEachBounded(layers, concurrency, async (l, i) => {
+    const id = layerId(l.digest);
+    let job = byDigest.get(l.digest);
+    if (job === undefined) {
+      job = (async () => {
+        if (await ctx.blobs.has(l.digest)) {
+          emit({ kind: 'layer', id, status: 'Already exists' });
+          return ctx.blobs.path(l.digest);
+        }
+        const file = await downloadBlob(client, ctx.layout.downloads, l, (current, total, resumed) =>
+          emit({ kind: 'layer', id, status: resumed ? 'Resuming' : 'Downloading', current, total }));
+        emit({ kind: 'layer', id, status: 'Download complete' });
+        return file;
+      })();
+      byDigest.set(l.digest, job);
     }
-  };
-  const results = await Promise.allSettled(Array.from({ length: Math.max(1, Math.min(concurrency, layers.length)) }, worker));
-  const failed = results.find((r) => r.status === 'rejected');
-  if (failed) throw (failed as PromiseRejectedResult).reason;
+    files[i] = await job;
+  });
   return files;
 }
 

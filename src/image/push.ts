@@ -13,6 +13,7 @@ import { layerId } from './digest.js';
 import { lookupImage } from './lookup.js';
 import { MEDIA, parseJson, type Descriptor } from './oci.js';
 import { familiar, formatReference, parseReference } from './reference.js';
+import { forEachBounded } from '../core/parallel.js';
 
 export type PushEvent =
   | { kind: 'start'; ref: string; tag: string }
@@ -61,23 +62,16 @@ export async function pushImage(ctx: PushContext, input: string, options: PushOp
   emit({ kind: 'start', ref: refText, tag: ref.tag! });
   const client = await RegistryClient.open(ref, options);
   for (const d of blobs) emit({ kind: 'layer', id: layerId(d.digest), status: 'Preparing' });
-  let next = 0;
-  const worker = async () => {
-    while (next < blobs.length) {
-      const d = blobs[next++]!;
-      const id = layerId(d.digest);
-      if (await client.hasBlob(d.digest)) {
-        emit({ kind: 'layer', id, status: 'Layer already exists' });
-        continue;
-      }
-      const file = ctx.blobs.path(d.digest);
-      await client.upload(d.digest, d.size, () => progressBody(file, (current) => emit({ kind: 'layer', id, status: 'Pushing', current, total: d.size })));
-      emit({ kind: 'layer', id, status: 'Pushed' });
+  await forEachBounded(blobs, options.concurrency ?? 3, async (d) => {
+    const id = layerId(d.digest);
+    if (await client.hasBlob(d.digest)) {
+      emit({ kind: 'layer', id, status: 'Layer already exists' });
+      return;
     }
-  };
-  const results = await Promise.allSettled(Array.from({ length: Math.max(1, Math.min(options.concurrency ?? 3, blobs.length)) }, worker));
-  const failed = results.find((r) => r.status === 'rejected');
-  if (failed) throw (failed as PromiseRejectedResult).reason;
+    const file = ctx.blobs.path(d.digest);
+    await client.upload(d.digest, d.size, () => progressBody(file, (current) => emit({ kind: 'layer', id, status: 'Pushing', current, total: d.size })));
+    emit({ kind: 'layer', id, status: 'Pushed' });
+  });
 
   const digest = await client.putManifest(ref.tag!, manifestBytes, mediaType);
   await ctx.index.update(async (data) => {
