@@ -7,7 +7,7 @@
  * (as docker0 does), so a run after a run does not set it up again; `network prune` takes it down
  * when it is idle, and a stale claim of a deleted root takes it down too (networks.ts).
  */
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Container } from './container.js';
 import { ConflictError, InvalidArgumentError } from './errors.js';
@@ -15,7 +15,7 @@ import { Lock } from './lock.js';
 import { DEFAULT_NETWORK, NetworkStore, bridgeName, prefixOf, type Endpoint, type NetworkRecord } from './networks.js';
 import { PortClaims, type PortBinding, type PortSpec } from './network-ports.js';
 import { parseIp } from '../net/ipv4.js';
-import { deleteLink, deleteNetns, ensureBridge, ensureNetns, ensureTap, ensureVeth, linkExists, netnsPath } from '../net/links.js';
+import { createNetnsWithVeths, deleteLink, deleteLinksAndNetns, ensureBridge, ensureNetns, ensureTap, ensureVeth, linkExists, netnsPath, type VethNic } from '../net/links.js';
 import { applyRules } from '../net/nft.js';
 import { stopDns, updateDns } from '../net/dnsmasq.js';
 import { NETWORK_MTU, resolvConf, type SandboxNet, type SandboxNic } from '../net/sandbox-net.js';
@@ -107,10 +107,13 @@ export class ContainerNetworks {
     }
     if (!nics.length) return net;
     const ns = netnsName(c);
-    const fresh = await ensureNetns(ns);
-    for (const [i, nic] of nics.entries()) {
-      // lo is brought up with the first NIC's batch in a fresh namespace
-      await ensureVeth(ns, { host: nic.dev, inner: `eth${i}`, bridge: nic.bridge!, mac: nic.mac, cidr: `${nic.ip}/${nic.prefix}`, ...(nic.gateway ? { gateway: nic.gateway } : {}), mtu: nic.mtu }, fresh && i === 0);
+    const veths: VethNic[] = nics.map((nic, i) => ({ host: nic.dev, inner: `eth${i}`, bridge: nic.bridge!, mac: nic.mac, cidr: `${nic.ip}/${nic.prefix}`, ...(nic.gateway ? { gateway: nic.gateway } : {}), mtu: nic.mtu }));
+    if (!existsSync(netnsPath(ns))) {
+      await createNetnsWithVeths(ns, veths); // the usual case: two `ip` processes in all
+    } else {
+      // a namespace left by a crash: repair it device by device
+      await ensureNetns(ns);
+      for (const v of veths) await ensureVeth(ns, v);
     }
     await this.writeProcessFiles(c, net);
     return { ...net, netns: netnsPath(ns) };
@@ -125,11 +128,8 @@ export class ContainerNetworks {
 
   /** Remove everything of a removed container: devices, addresses, DNS entries, ports. */
   async remove(c: Container): Promise<void> {
-    for (let i = 0; i < 8; i++) {
-      await deleteLink(tapName(c, i));
-      await deleteLink(vethName(c, i));
-    }
-    await deleteNetns(netnsName(c));
+    const links = Array.from({ length: 8 }, (_, i) => [tapName(c, i), vethName(c, i)]).flat();
+    await deleteLinksAndNetns(links, netnsName(c));
     await this.detachAll(c.config.id);
   }
 

@@ -18,6 +18,6 @@ export function runTool(command: string, args: string[], input?: string): Promis
 }
 
 /** As runTool, but a failure is ignored (removing what may already be gone). */
-export async function tryTool(command: string, args: string[]): Promise<boolean> {
-  return runTool(command, args).then(() => true, () => false);
+export async function tryTool(command: string, args: string[], input?: string): Promise<boolean> {
+  return runTool(command, args, input).then(() => true, () => false);
 }
