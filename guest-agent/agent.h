@@ -73,6 +73,9 @@ void handle_frame(struct agent *a, int port, const struct frame *f);
 void set_clock_and_reseed(const struct request *r);
 int start_process(struct session *s, struct buf *q, const struct request *r, const char *hostname, int writable);
 
+/* reidentify.c */
+void handle_reidentify(struct agent *a, int port, const struct frame *f);
+
 /* prepare.c */
 void handle_prepare(struct agent *a, int port, const struct frame *f);
 int prepared_root(struct agent *a, const struct request *r, const char *hostname, char *msg, size_t size);

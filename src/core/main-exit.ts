@@ -1,6 +1,6 @@
 import { FrameFileReader } from '../guest/frame-file.js';
 import { sandboxFiles } from '../vm/sandbox-files.js';
-import { isProcessAlive } from './proc.js';
+import { isProcessAlive, waitProcessGone } from './proc.js';
 import { applyEvent, type MainOutcome } from './reconcile.js';
 
 export type MainExit = NonNullable<MainOutcome['exit']>;
@@ -24,6 +24,7 @@ export async function mainExit(dir: string, pid: number | undefined, pidStart: s
     }
   } catch {
     // a malformed events file: the caller's reconciliation reports it once the monitor is gone
+    await waitProcessGone(pid, pidStart, Math.max(0, deadline - Date.now()));
   }
   return undefined;
 }
