@@ -97,13 +97,15 @@ export async function startSandbox(
     const message = outcome.error?.message ?? outcome.exit?.message ?? 'the container process could not be started';
     throw code === 126 || code === 127 ? new CommandError(code, message) : new BackendError(message, 'START_FAILED');
   }
+  // not fsynced (it is on the start's path): a power loss that drops it ends the sandbox anyway and
+  // leaves it 'created' with its monitor gone, which a start handles
   current = await store.saveState(current, {
     ...current.state,
     status: 'running',
     startedAt: new Date().toISOString(),
     ...(outcome.guestPid ? { guestPid: outcome.guestPid } : {}),
     restartCount: c.state.startedAt ? c.state.restartCount + 1 : c.state.restartCount,
-  });
+  }, { durable: false });
   if (!opts.keepChannel) {
     await channel.close();
     return { container: current };
