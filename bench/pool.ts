@@ -1,16 +1,23 @@
 /**
  * 11. Warm pool (issue 7): `POST /containers/create` + `start` + `wait` of `busybox true` through
- * the API server with a warm pool (`nestbox serve --pool 1`: the create adopts a ready, paused
- * sandbox restored from the template) versus bare `runc run` of a bundle on the same rootfs.
- * The server runs in this process (the API call is measured, not a CLI process start); the pool
- * is refilled between rounds, untimed.
+ * the API server with a warm pool (`nestbox serve --pool 1`: the create adopts a ready, paused,
+ * prepared sandbox restored from the template) versus bare `runc run` of a bundle on the same
+ * rootfs. The server runs in this process (the API call is measured, not a CLI process start);
+ * the pool is refilled between rounds, untimed.
+ *
+ * Phases of each pool round: create (the POST), start to running (the POST start, which returns
+ * once the guest reported the process started), running to exit (until the guest's EXIT reached
+ * the events file: its mtime, to the kernel's clock tick) and exit to wait returned.
  */
+import { statSync } from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { ApiServer } from '../src/api/server.js';
 import { WarmPool } from '../src/core/pool.js';
 import { interleave } from './lib/interleave.js';
 import { BareRunc } from './lib/runc.js';
+import { foreignQemuCount } from './lib/procfs.js';
+import { summarize } from './lib/stats.js';
 import { timeOk } from './lib/timing.js';
 import type { Benchmark, Check } from './lib/types.js';
 
@@ -54,6 +61,9 @@ export const poolBench: Benchmark = {
     const bundle = await runc.bundle(path.join(ctx.tmp, 'runc-bundle-pool'), await engine.images.rootfsDir(image), ['true']);
     let fromPool = 0;
     let rounds = 0;
+    const phaseNames = ['create', 'start to running', 'running to exit', 'exit to wait returned', 'total'] as const;
+    type Phases = Record<(typeof phaseNames)[number], number>;
+    const phases: { quiet: boolean; p: Phases }[] = [];
     const variants = await interleave(
       [
         {
@@ -65,19 +75,27 @@ export const poolBench: Benchmark = {
         {
           name: 'API create + start + wait from the warm pool',
           command: 'POST /containers/create {Image: busybox, Cmd: [true]}; POST /containers/{id}/start; POST /containers/{id}/wait (server in process, nestbox serve --pool 1)',
-          run: async () => {
+          run: async (round) => {
             await pool.whenFilled();
             const ready = pool.counts()[image.id] ?? 0;
+            const quiet = foreignQemuCount(ctx.tmp) === 0;
             const t0 = performance.now();
             const { Id } = (await api(sock, 'POST', '/containers/create', { Image: 'busybox', Cmd: ['true'] })) as { Id: string };
+            const t1 = performance.now();
             const taken = (pool.counts()[image.id] ?? 0) < ready;
             await api(sock, 'POST', `/containers/${Id}/start`);
+            const t2 = performance.now();
             const { StatusCode } = (await api(sock, 'POST', `/containers/${Id}/wait`)) as { StatusCode: number };
-            const ms = performance.now() - t0;
+            const t3 = performance.now();
+            const exitAgoMs = Date.now() - statSync(path.join(engine.store.dirOf(Id), 'events')).mtimeMs;
+            const ms = t3 - t0;
             rounds++;
             if (taken) fromPool++;
+            const exitToWait = Math.max(0, Math.min(exitAgoMs, t3 - t2));
+            const p = { create: t1 - t0, 'start to running': t2 - t1, 'running to exit': t3 - t2 - exitToWait, 'exit to wait returned': exitToWait, total: ms };
             await engine.remove(Id, { force: true });
             if (StatusCode !== 0) throw new Error(`exit ${StatusCode}`);
+            if (round >= 0) phases.push({ quiet, p });
             return ms;
           },
         },
@@ -88,6 +106,15 @@ export const poolBench: Benchmark = {
     const checks: Check[] = [];
     if (v.ratio !== undefined) checks.push({ variant: v.name, target: `≤ ${POOL_TARGET}× bare runc run (median)`, metric: 'median ratio', value: v.ratio, pass: v.ratio <= POOL_TARGET });
     notes.push(`${fromPool} of ${rounds} creates found a ready pool sandbox (the pool is refilled between rounds, untimed)`);
+    const measured = phases;
+    const describe = (label: string, rows: typeof measured) => {
+      if (!rows.length) return;
+      const parts = phaseNames.map((k) => `${k} ${summarize(rows.map((r) => r.p[k]))!.median.toFixed(1)}`);
+      notes.push(`phases, median ms of ${label} (n=${rows.length}): ${parts.join(', ')}`);
+    };
+    describe('all rounds', measured);
+    describe('rounds with no other user\'s QEMU running', measured.filter((r) => r.quiet));
+    v.extra = { phases: measured };
     return { variants, checks, notes };
   },
 };

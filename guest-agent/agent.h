@@ -17,9 +17,20 @@
 #define MAX_SESSIONS 64
 #define OWNER_MAIN (-1)   /* session 0: output to log, status to events */
 #define OWNER_NONE (-2)   /* exec session whose connection closed: output is dropped */
+#define OWNER_PREPARE (-3) /* PREPARE's warm-up process: output dropped, PREPARED when it exits */
 #define QUEUE_HIGH (256 * 1024) /* stop reading a producer while its consumer's queue is larger */
 
-enum agent_state { STATE_BOOTED, STATE_RUNNING, STATE_EXITED };
+/* HELLO's STATE names these, in this order (handlers.c) */
+enum agent_state { STATE_BOOTED, STATE_RUNNING, STATE_EXITED, STATE_PREPARING, STATE_PREPARED };
+
+/* The identity and network a PREPARE applied, so that RUN redoes only what differs. */
+struct prepared {
+	int port; /* the ctl port that asked: PREPARED goes there */
+	char machine_id[MACHINE_ID_LEN + 1];
+	char hosts_extra[2048];
+	char resolv[1024];
+	char links[4096]; /* the NET link items, newline-joined */
+};
 
 struct session {
 	int used;
@@ -40,6 +51,7 @@ struct agent {
 	int writable; /* the container root has a writable layer */
 	char hostname[256];
 	int shutdown; /* set when the guest should power off */
+	struct prepared prepared; /* what PREPARE set up (prepare.c) */
 };
 
 /* session.c */
@@ -58,5 +70,15 @@ void send_error(struct buf *q, uint16_t session, int code, const char *msg, int 
 void send_exit(struct buf *q, uint16_t session, int status);
 struct buf *port_queue(struct agent *a, int port);
 void handle_frame(struct agent *a, int port, const struct frame *f);
+void set_clock_and_reseed(const struct request *r);
+int start_process(struct session *s, struct buf *q, const struct request *r, const char *hostname, int writable);
+
+/* reidentify.c */
+void handle_reidentify(struct agent *a, int port, const struct frame *f);
+
+/* prepare.c */
+void handle_prepare(struct agent *a, int port, const struct frame *f);
+int prepared_root(struct agent *a, const struct request *r, const char *hostname, char *msg, size_t size);
+void prepare_finished(struct agent *a, const struct session *s);
 
 #endif

@@ -83,12 +83,12 @@ void buf_free(struct buf *b)
 
 int host_type(uint8_t t)
 {
-	return t >= MSG_HELLO && t <= MSG_REIDENTIFY;
+	return t >= MSG_HELLO && t <= MSG_PREPARE;
 }
 
 int guest_type(uint8_t t)
 {
-	return t >= MSG_R_HELLO && t <= MSG_IDENTIFIED;
+	return t >= MSG_R_HELLO && t <= MSG_PREPARED;
 }
 
 int frame_decode(const uint8_t *p, size_t n, int (*known)(uint8_t), struct frame *f)

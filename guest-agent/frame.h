@@ -17,6 +17,7 @@ enum msg_type {
 	MSG_KILL = 0x05,
 	MSG_RESIZE = 0x06,
 	MSG_REIDENTIFY = 0x07,
+	MSG_PREPARE = 0x08,
 	MSG_R_HELLO = 0x81,
 	MSG_STARTED = 0x82,
 	MSG_STDOUT = 0x83,
@@ -25,6 +26,7 @@ enum msg_type {
 	MSG_ERROR = 0x86,
 	MSG_READY = 0x87,
 	MSG_IDENTIFIED = 0x88,
+	MSG_PREPARED = 0x89,
 };
 
 enum tag {

@@ -1,4 +1,4 @@
-/* Host requests: HELLO, RUN, EXEC, STDIN, KILL, RESIZE, REIDENTIFY (docs/guest-protocol.md). */
+/* Host requests: HELLO, RUN, EXEC, STDIN, KILL, RESIZE, REIDENTIFY (docs/guest-protocol.md); PREPARE is in prepare.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -73,7 +73,7 @@ static void send_started(struct buf *q, uint16_t session, pid_t pid)
 
 static void handle_hello(struct agent *a, int port)
 {
-	static const char *const states[] = { "booted", "running", "exited" };
+	static const char *const states[] = { "booted", "running", "exited", "preparing", "prepared" };
 	struct buf f = { 0 };
 
 	/* a HELLO starts a connection: anything still owned by this port belongs to a client that
@@ -139,8 +139,8 @@ static void free_env(char **env, size_t own)
 	free(env);
 }
 
-/* Start the process of a RUN/EXEC. Returns 0; on failure sends ERROR + EXIT to q. */
-static int start_process(struct session *s, struct buf *q, const struct request *r, const char *hostname,
+/* Start the process of a RUN/EXEC (or PREPARE's warm-up). Returns 0; on failure sends ERROR + EXIT to q. */
+int start_process(struct session *s, struct buf *q, const struct request *r, const char *hostname,
 			 int writable)
 {
 	struct user_ids ids;
@@ -206,7 +206,7 @@ static int check_request(const struct frame *f, struct request *r, char *msg, si
 }
 
 /* TIME_NS sets the guest clock; ENTROPY is added to the kernel's pool and forces a reseed. */
-static void set_clock_and_reseed(const struct request *r)
+void set_clock_and_reseed(const struct request *r)
 {
 	struct timespec ts;
 	int err;
@@ -228,10 +228,13 @@ static void handle_run(struct agent *a, int port, const struct frame *f)
 	struct session *s;
 	const char *hostname;
 	char msg[512], hosts_extra[2048], resolv[1024];
+	int prepared = a->state == STATE_PREPARED, err;
 
-	if (a->state != STATE_BOOTED || f->session != 0) {
+	if ((a->state != STATE_BOOTED && !prepared) || f->session != 0) {
 		send_error(port_queue(a, port), f->session, 125,
-			   f->session ? "RUN must use session 0" : "the main process was already started", 0);
+			   f->session ? "RUN must use session 0"
+			   : a->state == STATE_PREPARING ? "PREPARE is still in progress"
+							 : "the main process was already started", 0);
 		return;
 	}
 	a->state = STATE_RUNNING;
@@ -245,11 +248,16 @@ static void handle_run(struct agent *a, int port, const struct frame *f)
 	 * restored from it until this reseed */
 	set_clock_and_reseed(&r);
 	hostname = r.hostname && *r.hostname ? r.hostname : "localhost";
-	snprintf(a->hostname, sizeof(a->hostname), "%s", hostname);
-	a->writable = r.readonly != 1;
-	if (net_setup(r.nets, r.netc, hosts_extra, sizeof(hosts_extra), resolv, sizeof(resolv), msg, sizeof(msg)) ||
-	    rootfs_mount(!a->writable, hostname, r.machine_id, hosts_extra, resolv, msg, sizeof(msg)) ||
-	    volumes_mount(r.mounts, r.mountc, msg, sizeof(msg))) {
+	if (prepared) {
+		/* the root is mounted and the network set up: redo only what this RUN changes */
+		err = prepared_root(a, &r, hostname, msg, sizeof(msg));
+	} else {
+		snprintf(a->hostname, sizeof(a->hostname), "%s", hostname);
+		a->writable = r.readonly != 1;
+		err = net_setup(r.nets, r.netc, 1, hosts_extra, sizeof(hosts_extra), resolv, sizeof(resolv), msg, sizeof(msg)) ||
+		      rootfs_mount(!a->writable, hostname, r.machine_id, hosts_extra, resolv, msg, sizeof(msg));
+	}
+	if (err || volumes_mount(r.mounts, r.mountc, msg, sizeof(msg))) {
 		send_error(events, 0, 125, msg, 1);
 		a->shutdown = 1;
 	} else if (start_process(s, events, &r, hostname, a->writable)) {
@@ -334,82 +342,6 @@ static void handle_resize(struct agent *a, int port, const struct frame *f)
 	request_free(&r);
 }
 
-/* A hostname the kernel and /etc/hosts accept: 1-63 of [A-Za-z0-9.-], not starting with '-'. */
-static int hostname_ok(const char *h)
-{
-	size_t i, n = strlen(h);
-
-	if (n < 1 || n > 63 || h[0] == '-')
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!((h[i] >= 'a' && h[i] <= 'z') || (h[i] >= 'A' && h[i] <= 'Z') || (h[i] >= '0' && h[i] <= '9') ||
-		      h[i] == '.' || h[i] == '-'))
-			return 0;
-	return 1;
-}
-
-/* Give a running sandbox a new identity: a restored checkpoint (TIME_NS, ENTROPY) or a fork
- * (also HOSTNAME, MACHINE_ID). Answered with IDENTIFIED, or ERROR 125 (nothing changed when
- * the request was invalid). */
-static void handle_reidentify(struct agent *a, int port, const struct frame *f)
-{
-	struct buf *q = port_queue(a, port);
-	struct request r;
-	const char *why, *name;
-	char line[300], hosts[2560], hosts_extra[2048], resolv[1024], msg[512];
-	int err = 0;
-
-	if (a->state != STATE_RUNNING) {
-		send_error(q, f->session, 125, "REIDENTIFY needs a running container", 0);
-		return;
-	}
-	if (request_parse(f->payload, f->len, &r, &why)) {
-		send_error(q, f->session, 125, why, 0);
-		return;
-	}
-	if (r.hostname && !hostname_ok(r.hostname)) {
-		send_error(q, f->session, 125, "invalid HOSTNAME (want 1-63 of [A-Za-z0-9.-])", 0);
-		request_free(&r);
-		return;
-	}
-	set_clock_and_reseed(&r);
-	/* NET (a fork on a network): its own MAC and address on the NIC the saved guest has */
-	if (net_setup(r.nets, r.netc, hosts_extra, sizeof(hosts_extra), resolv, sizeof(resolv), msg, sizeof(msg))) {
-		send_error(q, f->session, 125, msg, 0);
-		request_free(&r);
-		return;
-	}
-	if (r.hostname) {
-		snprintf(a->hostname, sizeof(a->hostname), "%s", r.hostname);
-		if (sethostname(r.hostname, strlen(r.hostname)))
-			err = -errno;
-		snprintf(line, sizeof(line), "%s\n", r.hostname);
-		if (!err && a->writable)
-			err = write_file(NEWROOT "/etc/hostname", line, 0644);
-	}
-	if (!err && (r.hostname || r.netc) && a->writable) {
-		name = r.hostname ? r.hostname : a->hostname;
-		snprintf(hosts, sizeof(hosts),
-			 "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n%s", name,
-			 r.netc ? hosts_extra : "");
-		err = write_file(NEWROOT "/etc/hosts", hosts, 0644);
-		if (!err && *resolv) {
-			unlink(NEWROOT "/etc/resolv.conf"); /* never write through a link the image put there */
-			err = write_file(NEWROOT "/etc/resolv.conf", resolv, 0644);
-		}
-	}
-	if (!err && r.machine_id[0] && a->writable) {
-		snprintf(line, sizeof(line), "%s\n", r.machine_id);
-		unlink(NEWROOT "/etc/machine-id"); /* never write through a link the image put there */
-		err = write_file(NEWROOT "/etc/machine-id", line, 0444);
-	}
-	if (err)
-		send_error(q, f->session, 125, strerror(-err), 0);
-	else
-		send_frame(q, MSG_IDENTIFIED, f->session, NULL);
-	request_free(&r);
-}
-
 void handle_frame(struct agent *a, int port, const struct frame *f)
 {
 	switch (f->type) {
@@ -433,6 +365,9 @@ void handle_frame(struct agent *a, int port, const struct frame *f)
 		break;
 	case MSG_REIDENTIFY:
 		handle_reidentify(a, port, f);
+		break;
+	case MSG_PREPARE:
+		handle_prepare(a, port, f);
 		break;
 	}
 }

@@ -188,15 +188,29 @@ static int write_identity(const char *hosts, const char *hostname, const char *m
 	return err ? fail(msg, size, err, "write", "/etc/machine-id") : 0;
 }
 
+static void hosts_file(char *hosts, size_t size, const char *hostname, const char *hosts_extra)
+{
+	snprintf(hosts, size,
+		 "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+		 "127.0.1.1\t%s\n%s", hostname, hosts_extra);
+}
+
+int rootfs_identity(const char *hostname, const char *machine_id, const char *hosts_extra, const char *resolv,
+		    char *msg, size_t size)
+{
+	char hosts[2560];
+
+	hosts_file(hosts, sizeof(hosts), hostname, hosts_extra);
+	return write_identity(hosts, hostname, machine_id, resolv, msg, size);
+}
+
 int rootfs_mount(int readonly, const char *hostname, const char *machine_id, const char *hosts_extra,
 		 const char *resolv, char *msg, size_t size)
 {
 	char root[64], rw[64], opts[256], hosts[2560];
 	int err;
 
-	snprintf(hosts, sizeof(hosts),
-		 "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-		 "127.0.1.1\t%s\n%s", hostname, hosts_extra);
+	hosts_file(hosts, sizeof(hosts), hostname, hosts_extra);
 	if (sethostname(hostname, strlen(hostname)))
 		return fail(msg, size, -errno, "sethostname", hostname);
 	err = disk_find("nestbox-root", root, sizeof(root), 3000);

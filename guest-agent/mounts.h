@@ -20,6 +20,12 @@ int disk_find(const char *serial, char *dev, size_t size, unsigned timeout_ms);
 int rootfs_mount(int readonly, const char *hostname, const char *machine_id, const char *hosts_extra,
 		 const char *resolv, char *msg, size_t msgsize);
 
+/* Rewrite /etc/hostname, /etc/hosts (with the hosts_extra lines), /etc/resolv.conf (when resolv
+ * is not empty) and /etc/machine-id (when machine_id is not empty) of the mounted writable root.
+ * Returns 0 or -errno with msg naming the file. */
+int rootfs_identity(const char *hostname, const char *machine_id, const char *hosts_extra, const char *resolv,
+		    char *msg, size_t size);
+
 /* Sync and unmount everything below and at NEWROOT and the disks. */
 void rootfs_unmount(void);
 

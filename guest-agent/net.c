@@ -183,7 +183,7 @@ static int host_ok(const char *s)
 	return 1;
 }
 
-int net_setup(char **fields, size_t n, char *hosts, size_t hosts_size, char *resolv, size_t resolv_size,
+int net_setup(char **fields, size_t n, int apply, char *hosts, size_t hosts_size, char *resolv, size_t resolv_size,
 	      char *msg, size_t msg_size)
 {
 	struct link links[MAX_LINKS];
@@ -213,7 +213,7 @@ int net_setup(char **fields, size_t n, char *hosts, size_t hosts_size, char *res
 	}
 	if (resolv[0] && append(resolv, resolv_size, "options ndots:0", ""))
 		goto bad;
-	if (!nl)
+	if (!nl || !apply)
 		return 0;
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {

@@ -18,7 +18,7 @@ struct session *session_find(struct agent *a, int owner, uint16_t id)
 	for (i = 0; i < MAX_SESSIONS; i++) {
 		struct session *s = &a->sessions[i];
 
-		if (s->used && s->id == id && (id == 0 || s->owner == owner))
+		if (s->used && s->id == id && (id == 0 ? s->owner == OWNER_MAIN : s->owner == owner))
 			return s;
 	}
 	return NULL;
@@ -50,7 +50,7 @@ struct buf *session_queue(struct agent *a, const struct session *s)
 {
 	if (s->owner == OWNER_MAIN)
 		return &a->ports[PORT_LOG].out;
-	if (s->owner == OWNER_NONE)
+	if (s->owner == OWNER_NONE || s->owner == OWNER_PREPARE)
 		return NULL;
 	return port_queue(a, s->owner);
 }
@@ -176,6 +176,11 @@ void session_finish_done(struct agent *a)
 
 		if (!s->used || !s->exited || s->c.out_fd >= 0 || s->c.err_fd >= 0)
 			continue;
+		if (s->owner == OWNER_PREPARE) {
+			prepare_finished(a, s);
+			s->used = 0;
+			continue;
+		}
 		q = s->owner == OWNER_MAIN ? &a->ports[PORT_EVENTS].out : session_queue(a, s);
 		if (q)
 			send_exit(q, s->id, s->status);

@@ -73,8 +73,14 @@ static void test_decode_rejects(void)
 	header(b, 2, MSG_HELLO, 0, 0);
 	CHECK(frame_decode(b, 8, host_type, &f) == -EBADMSG);
 	CHECK(frame_decode(b, 1, host_type, &f) == -EBADMSG); /* rejected from the first byte */
-	header(b, 1, 0x08, 0, 0);
+	header(b, 1, MSG_PREPARE, 0, 0);
+	CHECK(frame_decode(b, 8, host_type, &f) == 8);
+	header(b, 1, 0x09, 0, 0);
 	CHECK(frame_decode(b, 8, host_type, &f) == -EPROTO);
+	header(b, 1, MSG_PREPARED, 0, 0);
+	CHECK(frame_decode(b, 8, guest_type, &f) == 8);
+	header(b, 1, 0x8a, 0, 0);
+	CHECK(frame_decode(b, 8, guest_type, &f) == -EPROTO);
 	header(b, 1, MSG_EXIT, 0, 0); /* a guest->host type sent to the guest */
 	CHECK(frame_decode(b, 8, host_type, &f) == -EPROTO);
 	CHECK(frame_decode(b, 8, guest_type, &f) == 8);

@@ -7,13 +7,17 @@ export function tempPathNextTo(file: string): string {
   return path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
 }
 
-/** Write a file so that readers see either the old or the new content, never a half-written one. */
-export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+/**
+ * Write a file so that readers see either the old or the new content, never a half-written one.
+ * `sync: false` skips the fsync before the rename: for what need not survive a power loss (it is
+ * still atomic for readers).
+ */
+export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644, sync = true): Promise<void> {
   const tmp = tempPathNextTo(file);
   const fh = await fs.open(tmp, 'wx', mode);
   try {
     await fh.writeFile(data);
-    await fh.sync();
+    if (sync) await fh.sync();
   } finally {
     await fh.close();
   }
@@ -25,8 +29,8 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
   }
 }
 
-export async function writeJsonAtomic(file: string, value: unknown, mode = 0o644): Promise<void> {
-  await writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n', mode);
+export async function writeJsonAtomic(file: string, value: unknown, mode = 0o644, sync = true): Promise<void> {
+  await writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n', mode, sync);
 }
 
 /** Read and parse a JSON file; `undefined` when it does not exist. */

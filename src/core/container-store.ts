@@ -113,8 +113,9 @@ export class ContainerStore {
     });
   }
 
-  async saveState(c: Container, state: ContainerState): Promise<Container> {
-    await writeJsonAtomic(path.join(c.dir, 'state.json'), state, 0o600);
+  /** `durable: false` for a state a power loss may lose (it ends the sandbox anyway): no fsync. */
+  async saveState(c: Container, state: ContainerState, opts: { durable?: boolean } = {}): Promise<Container> {
+    await writeJsonAtomic(path.join(c.dir, 'state.json'), state, 0o600, opts.durable ?? true);
     return { ...c, state };
   }
 

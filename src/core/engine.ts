@@ -6,11 +6,11 @@ import type { Container, ContainerState, Isolation } from './container.js';
 import { shortId } from './container.js';
 import { ContainerStore } from './container-store.js';
 import { processSpecFor, DEFAULT_MEMORY_MIB, type CreateOptions } from './create-spec.js';
-import { BackendError, CommandError, ConflictError, InvalidArgumentError, NotFoundError } from './errors.js';
+import { CommandError, ConflictError, InvalidArgumentError } from './errors.js';
 import { Lock } from './lock.js';
 import { newContainerId, randomName } from './names.js';
 import { isProcessAlive, waitProcessGone } from './proc.js';
-import { exitedState } from './reconcile.js';
+import { ContainerExits, POWER_OFF_MS } from './container-exit.js';
 import { resolveRoot, storePaths } from './paths.js';
 import { startSandbox, type StartOptions } from './start.js';
 import { openImageStore, type Images } from './images.js';
@@ -52,6 +52,7 @@ export class Engine {
   private readonly vm: VmBackend;
   /** The warm pool a create takes a ready sandbox from (set by `nestbox serve --pool`). */
   pool?: WarmPoolTaker;
+  private readonly exits: ContainerExits;
 
   constructor(opts: EngineOptions = {}) {
     this.root = resolveRoot(opts.root);
@@ -62,6 +63,7 @@ export class Engine {
     this.networks = new ContainerNetworks(this.root);
     this.vm = new VmBackend(this.images, path.join(this.root, 'templates'), this.volumes);
     this.backends = { vm: this.vm, process: new ProcessBackend(this.images, this.volumes) };
+    this.exits = new ContainerExits(this.store, (c) => this.backends[c.config.isolation], (c) => this.refresh(c));
   }
 
   backend(c: Container): Backend {
@@ -147,14 +149,18 @@ export class Engine {
         if (opts.keepChannel) throw new ConflictError(`container ${c.config.name} is already running`, 'ALREADY_RUNNING');
         return { container: c };
       }
+      // a restart: the VM of the last run may still be powering off (its disks are unmounted then)
+      await this.exits.settle(c, POWER_OFF_MS);
       // a warm-pool sandbox a create adopted: its QEMU is up and paused, its agent waits for RUN
       const warm = c.state.warm && !c.config.pool && isProcessAlive(c.state.pid, c.state.pidStart) ? await resumeWarm(this, c).catch(() => undefined) : undefined;
       // we hold the start lock, so a live monitor of a 'created' container is an orphan of a
       // start that was interrupted (CLI killed mid-boot): end it before launching another
       if (!warm && isProcessAlive(c.state.pid, c.state.pidStart)) await this.backends[c.config.isolation].halt(c);
       const image = await this.images.resolve(c.config.imageId);
-      const net = await this.networks.plugIn(c);
-      return await this.mountUse.whileStarting(c, () => startSandbox(this.store, this.backends[c.config.isolation], c, image, opts, net, warm));
+      // a warm sandbox's devices are up since the pool filled it (resumeWarm described them)
+      const net = warm ? undefined : await this.networks.plugIn(c);
+      const prelaunched = warm ? { ...warm, ...(this.pool?.adoption(c.config.id) ? { alongside: this.pool.adoption(c.config.id) } : {}) } : undefined;
+      return await this.mountUse.whileStarting(c, () => startSandbox(this.store, this.backends[c.config.isolation], c, image, opts, net, prelaunched));
     } finally {
       await lock.release();
     }
@@ -177,13 +183,14 @@ export class Engine {
 
   /** If the monitor of a running sandbox is gone, record how it ended. */
   async refresh(c: Container): Promise<Container> {
+    // --rm: whoever first sees the container exited and its VM gone removes it (there is no daemon to do it)
+    if (c.state.status === 'exited' && c.config.autoRemove && !isProcessAlive(c.state.pid, c.state.pidStart)) {
+      await this.removeExited(c).catch(() => undefined);
+      return c;
+    }
     if (c.state.status !== 'running' && c.state.status !== 'paused') return c;
     if (isProcessAlive(c.state.pid, c.state.pidStart)) return c;
-    const monitor = c.config.isolation === 'vm' ? 'QEMU' : 'the runc shim';
-    const done = await this.store.update(c.config.id, async (cur) =>
-      cur.state.status === 'running' || cur.state.status === 'paused' ? exitedState(cur.dir, cur.state, monitor) : cur.state,
-    );
-    // --rm: whoever first sees the container exited removes it (there is no daemon to do it)
+    const done = await this.exits.record(c.config.id);
     if (done.config.autoRemove) await this.removeExited(done).catch(() => undefined);
     return done;
   }
@@ -212,23 +219,13 @@ export class Engine {
     if (isProcessAlive(c.state.pid, c.state.pidStart)) await this.backends[c.config.isolation].halt(c);
   }
 
-  /** Wait for the container to exit; returns its exit code. */
+  /**
+   * Wait for the container to exit; returns its exit code. It has exited when its main process has:
+   * the guest's EXIT is recorded as the container's state at once, and the VM's power-off goes on
+   * in the background (container-exit.ts).
+   */
   async wait(ref: string, signal?: AbortSignal): Promise<number> {
-    let c = await this.inspect(ref);
-    const id = c.config.id;
-    while (c.state.status === 'running' || c.state.status === 'paused' || (c.state.status === 'created' && isProcessAlive(c.state.pid, c.state.pidStart))) {
-      if (signal?.aborted) throw new BackendError('wait aborted', 'ABORTED');
-      await waitProcessGone(c.state.pid, c.state.pidStart, 1000);
-      try {
-        c = await this.inspect(id);
-      } catch (err) {
-        // a --rm container removed by another reader meanwhile: its tombstone keeps the exit code
-        const code = err instanceof NotFoundError ? await this.store.readTombstone(id) : undefined;
-        if (code === undefined) throw err;
-        return code;
-      }
-    }
-    return c.state.exitCode ?? 0;
+    return this.exits.wait(await this.inspect(ref), (id) => this.inspect(id), signal);
   }
 
   async kill(ref: string, signal: number): Promise<void> {
@@ -282,12 +279,15 @@ export class Engine {
     const lock = await this.holdStartLock(found, opts.force ?? false);
     try {
       const c = await this.inspect(found.config.id);
+      // exited, its VM still powering off: no need to wait for that, its disk goes too
+      if (c.state.status === 'exited') await this.exits.settle(c, 0);
       const live = isProcessAlive(c.state.pid, c.state.pidStart);
       if (live && !opts.force) {
         throw new ConflictError(`cannot remove container ${c.config.name}: it is ${c.state.status === 'created' ? 'starting' : c.state.status}; stop it first or use rm -f`, 'CONTAINER_RUNNING');
       }
       const backend = this.backends[c.config.isolation];
       if (live) await backend.halt(c);
+      await this.pool?.adoption(c.config.id); // a rename of its endpoint must not outlive the endpoint
       await this.store.update(c.config.id, (cur) => ({ ...cur.state, status: 'removing' } as ContainerState));
       await backend.destroy(c);
       await this.networks.remove(c);

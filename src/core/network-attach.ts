@@ -81,23 +81,10 @@ export class ContainerNetworks {
   /** Make (or repair) what the container needs on the host for a start, and describe it for the backend. */
   async plugIn(c: Container): Promise<SandboxNet> {
     const eps = await this.store.endpointsOf(c.config.id);
-    const nics: SandboxNic[] = [];
-    for (const [i, { network, endpoint }] of eps.entries()) {
-      await this.networkUp(network);
-      nics.push({
-        dev: c.config.isolation === 'vm' ? tapName(c, i) : vethName(c, i),
-        bridge: bridgeName(network),
-        mac: endpoint.mac,
-        ip: endpoint.ip,
-        prefix: prefixOf(network),
-        ...(i === 0 ? { gateway: network.gateway } : {}),
-        mtu: NETWORK_MTU,
-      });
-    }
+    for (const { network } of eps) await this.networkUp(network);
     if (eps.length) await this.syncRules();
-    const dns = eps.length ? (c.config.dns?.length ? c.config.dns : [eps[0]!.network.gateway]) : (c.config.dns ?? []);
-    const hosts = eps.length ? [`${eps[0]!.endpoint.ip}\t${c.config.hostname}`] : [];
-    const net: SandboxNet = { nics, dns, hosts };
+    const net = describeNet(c, eps);
+    const { nics } = net;
     if (c.config.isolation === 'vm') {
       for (const nic of nics) await ensureTap(nic.dev, nic.bridge, nic.mtu);
       // --network none still has the template's NIC: a tap of its own, on no bridge
@@ -117,6 +104,22 @@ export class ContainerNetworks {
     }
     await this.writeProcessFiles(c, net);
     return { ...net, netns: netnsPath(ns) };
+  }
+
+  /**
+   * What `plugIn` returns for a VM, without touching the host: for a warm-pool sandbox, whose
+   * devices, bridge and rules were made when the pool filled it.
+   */
+  async describe(c: Container): Promise<SandboxNet> {
+    const net = describeNet(c, await this.store.endpointsOf(c.config.id));
+    return net.nics.length || c.config.isolation !== 'vm' ? net : { ...net, idleTap: tapName(c, 0) };
+  }
+
+  /** A container got another name (a warm-pool sandbox adopted by a create): its endpoints and DNS follow. */
+  async renamed(c: Container): Promise<void> {
+    for (const { network } of await this.store.endpointsOf(c.config.id)) {
+      if (await this.withNetwork(network, () => this.store.rename(network, c.config.id, c.config.name))) await this.networkUpdate(network);
+    }
   }
 
   /** /etc/resolv.conf and /etc/hosts of a process container: rewritten in place (they are bind-mounted). */
@@ -272,6 +275,22 @@ export class ContainerNetworks {
 }
 
 /** dnsmasq hosts lines: address, container name, short id and aliases. */
+/** A container's NICs, resolvers and hosts lines on its endpoints (`plugIn`, `describe`). */
+function describeNet(c: Container, eps: { network: NetworkRecord; endpoint: Endpoint }[]): SandboxNet {
+  const nics: SandboxNic[] = eps.map(({ network, endpoint }, i) => ({
+    dev: c.config.isolation === 'vm' ? tapName(c, i) : vethName(c, i),
+    bridge: bridgeName(network),
+    mac: endpoint.mac,
+    ip: endpoint.ip,
+    prefix: prefixOf(network),
+    ...(i === 0 ? { gateway: network.gateway } : {}),
+    mtu: NETWORK_MTU,
+  }));
+  const dns = eps.length ? (c.config.dns?.length ? c.config.dns : [eps[0]!.network.gateway]) : (c.config.dns ?? []);
+  const hosts = eps.length ? [`${eps[0]!.endpoint.ip}\t${c.config.hostname}`] : [];
+  return { nics, dns, hosts };
+}
+
 function hostsLines(eps: Endpoint[]): string[] {
   return eps.map((e) => [e.ip, e.containerName, e.containerId.slice(0, 12), ...e.aliases].join(' '));
 }

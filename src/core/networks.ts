@@ -200,6 +200,14 @@ export class NetworkStore {
     return ep;
   }
 
+  /** Record a container's new name on its endpoint; false when it has none here or the name is the same. */
+  async rename(n: NetworkRecord, containerId: string, name: string): Promise<boolean> {
+    const ep = await this.endpoint(n, containerId);
+    if (!ep || ep.containerName === name) return false;
+    await writeJsonAtomic(path.join(this.netDir(n.id), 'endpoints', `${containerId}.json`), { ...ep, containerName: name }, 0o600);
+    return true;
+  }
+
   async detach(n: NetworkRecord, containerId: string): Promise<void> {
     const ep = await this.endpoint(n, containerId);
     await fs.rm(path.join(this.netDir(n.id), 'endpoints', `${containerId}.json`), { force: true });

@@ -16,14 +16,21 @@ export interface WarmPoolTaker {
    * `configFor(its id)`), or undefined when none fits or none is ready.
    */
   take(opts: CreateOptions & { template?: boolean }, image: ImageRecord, configFor: (id: string) => Promise<ContainerConfig>): Promise<Container | undefined>;
+  /**
+   * The rest of the adoption of container `id` (its network endpoint takes the new name), still
+   * running after `take` returned; undefined when nothing is left. A start awaits it alongside the
+   * guest's RUN, a removal before it detaches the endpoint. It never rejects.
+   */
+  adoption(id: string): Promise<void> | undefined;
 }
 
 const HELLO_MS = 10_000;
 
 /**
  * The start of an adopted warm sandbox: resume its guest, reconnect to the agent (it answers HELLO
- * `booted`: it waits for RUN), and describe it as a launch for `startSandbox`, which hands it the
- * command. Its networks are plugged in again for RUN's NET fields (same endpoint: same id).
+ * `prepared`, or `booted`: it waits for RUN), and describe it as a launch for `startSandbox`,
+ * which hands it the command. Its network devices were made when the pool filled it (same
+ * endpoint: same id), so they are only described for RUN's NET fields, not made again.
  */
 export async function resumeWarm(engine: Engine, c: Container): Promise<Launched> {
   const { pid, pidStart } = c.state;
@@ -31,8 +38,8 @@ export async function resumeWarm(engine: Engine, c: Container): Promise<Launched
   const channel = await CtlConnection.open(c.dir, HELLO_MS);
   try {
     const hello = await channel.hello(HELLO_MS);
-    if (hello.state !== 'booted') throw new BackendError(`warm sandbox ${c.config.name}: its agent is ${hello.state}, not waiting for RUN`, 'START_FAILED');
-    const net = await engine.networks.plugIn(c);
+    if (hello.state !== 'prepared' && hello.state !== 'booted') throw new BackendError(`warm sandbox ${c.config.name}: its agent is ${hello.state}, not waiting for RUN`, 'START_FAILED');
+    const net = await engine.networks.describe(c);
     return {
       pid: pid!,
       ...(pidStart ? { pidStart } : {}),

@@ -1,5 +1,5 @@
 import { promises as fs } from 'node:fs';
-import type { Container } from './container.js';
+import type { Container, ContainerState } from './container.js';
 import type { ContainerStore } from './container-store.js';
 import { BackendError, CommandError, NestboxError } from './errors.js';
 import { isProcessAlive, waitProcessGone } from './proc.js';
@@ -32,13 +32,16 @@ export async function startSandbox(
   image: ImageRecord,
   opts: StartOptions,
   net?: SandboxNet,
-  /** A sandbox already up whose agent waits for RUN (a warm-pool sandbox, src/core/pool-start.ts). */
-  prelaunched?: Launched,
+  /**
+   * A sandbox already up whose agent waits for RUN (a warm-pool sandbox, src/core/pool-start.ts),
+   * and work of its adoption to finish alongside the guest's RUN.
+   */
+  prelaunched?: Launched & { alongside?: Promise<void> },
 ): Promise<{ container: Container; channel?: CtlConnection }> {
   const files = sandboxFiles(c.dir);
   await fs.writeFile(files.events, '', { mode: 0o600 });
   const launched = prelaunched ?? (await backend.launch(c, image, net));
-  let current = await store.saveState(c, {
+  const launchState: ContainerState = {
     ...c.state,
     status: 'created',
     pid: launched.pid,
@@ -49,7 +52,10 @@ export async function startSandbox(
     exitCode: undefined,
     error: undefined,
     finishedAt: undefined,
-  });
+  };
+  // a launch records its monitor before RUN (a start cut short must find it); a warm sandbox's
+  // state has it since the pool filled it, so its next write is the running state
+  let current = prelaunched ? { ...c, state: launchState } : await store.saveState(c, launchState);
   let channel: CtlConnection | undefined = launched.channel;
   let outcome: MainOutcome;
   const giveUp = new AbortController();
@@ -71,6 +77,7 @@ export async function startSandbox(
       }),
     );
     outcome = await waitForStart(c.dir, launched);
+    await prelaunched?.alongside;
   } catch (err) {
     giveUp.abort('start failed');
     await channel?.close();
@@ -90,13 +97,15 @@ export async function startSandbox(
     const message = outcome.error?.message ?? outcome.exit?.message ?? 'the container process could not be started';
     throw code === 126 || code === 127 ? new CommandError(code, message) : new BackendError(message, 'START_FAILED');
   }
+  // not fsynced (it is on the start's path): a power loss that drops it ends the sandbox anyway and
+  // leaves it 'created' with its monitor gone, which a start handles
   current = await store.saveState(current, {
     ...current.state,
     status: 'running',
     startedAt: new Date().toISOString(),
     ...(outcome.guestPid ? { guestPid: outcome.guestPid } : {}),
     restartCount: c.state.startedAt ? c.state.restartCount + 1 : c.state.restartCount,
-  });
+  }, { durable: false });
   if (!opts.keepChannel) {
     await channel.close();
     return { container: current };

@@ -5,7 +5,7 @@ import { BackendError, ConflictError, GuestProtocolError } from '../core/errors.
 import { Lock } from '../core/lock.js';
 import { connectUnix } from '../core/unix-socket.js';
 import { FrameDecoder } from './frame.js';
-import { decodeGuestFrame, encode, type GuestEvent } from './messages.js';
+import { decodeGuestFrame, encode, type GuestEvent, type PrepareSpec } from './messages.js';
 import { CTL_PORTS, PROTOCOL_VERSION } from './protocol.js';
 
 /**
@@ -57,6 +57,18 @@ export class CtlConnection extends EventEmitter implements AsyncDisposable {
     const hello = (await reply) as Extract<GuestEvent, { kind: 'hello' }>;
     if (hello.version !== PROTOCOL_VERSION) throw new GuestProtocolError(`guest agent speaks protocol ${hello.version}, host speaks ${PROTOCOL_VERSION}`);
     return hello;
+  }
+
+  /**
+   * PREPARE round trip (a warm-pool sandbox): resolves with the warm-up's exit code (undefined
+   * without one) once the guest is set up; an ERROR (or an agent too old to know PREPARE) rejects.
+   */
+  async prepare(spec: PrepareSpec, timeoutMs: number): Promise<number | undefined> {
+    const reply = this.next((e) => (e.kind === 'prepared' || e.kind === 'error') && e.session === 0, timeoutMs);
+    this.send(encode.prepare(spec));
+    const e = await reply;
+    if (e.kind === 'error') throw new BackendError(`guest PREPARE: ${e.message}`, 'PREPARE_FAILED');
+    return e.kind === 'prepared' ? e.code : undefined;
   }
 
   /** The next event matching `pred`. */

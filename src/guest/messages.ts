@@ -27,6 +27,16 @@ export interface RunSpec extends ProcessSpec {
   net?: string[];
 }
 
+/** PREPARE: RUN's identity, network and root without the process, plus an optional warm-up process. */
+export interface PrepareSpec {
+  hostname: string;
+  readOnly: boolean;
+  machineId?: string;
+  net?: string[];
+  /** A process run to completion after the set-up, its output dropped (fills the emulator's code cache). */
+  warmup?: ProcessSpec;
+}
+
 export type GuestEvent =
   | { kind: 'hello'; session: number; version: number; agent: string; state: string }
   | { kind: 'started'; session: number; pid: number }
@@ -34,7 +44,8 @@ export type GuestEvent =
   | { kind: 'exit'; session: number; code: number; signal?: number; message?: string }
   | { kind: 'error'; session: number; code: 125 | 126 | 127; message: string }
   | { kind: 'ready'; session: number; agent: string }
-  | { kind: 'identified'; session: number };
+  | { kind: 'identified'; session: number }
+  | { kind: 'prepared'; session: number; code?: number };
 
 /** What REIDENTIFY changes in a running guest: a restored checkpoint's clock and entropy; a fork's hostname and machine-id too. */
 export interface Identity {
@@ -70,6 +81,20 @@ export const encode = {
         .str(Tag.MACHINE_ID, spec.machineId)
         .bytes(Tag.ENTROPY, randomBytes(ENTROPY_BYTES))
         .strs(Tag.MOUNT, spec.mounts ?? [])
+        .strs(Tag.NET, spec.net ?? [])
+        .build(),
+    ),
+  /** Everything of a RUN but the process, ahead of it (a warm-pool sandbox); RUN then redoes only what differs. */
+  prepare: (spec: PrepareSpec, now: bigint = BigInt(Date.now()) * 1_000_000n) =>
+    encodeFrame(
+      MsgType.PREPARE,
+      0,
+      (spec.warmup ? processFields(spec.warmup) : new FieldWriter())
+        .str(Tag.HOSTNAME, spec.hostname)
+        .u32(Tag.READONLY, spec.readOnly ? 1 : 0)
+        .u64(Tag.TIME_NS, now)
+        .str(Tag.MACHINE_ID, spec.machineId)
+        .bytes(Tag.ENTROPY, randomBytes(ENTROPY_BYTES))
         .strs(Tag.NET, spec.net ?? [])
         .build(),
     ),
@@ -129,6 +154,11 @@ export function decodeGuestFrame(frame: Frame, timestamped = false): GuestEvent 
       return { kind: 'ready', session, agent: Fields.parse(frame.payload).str(Tag.AGENT) ?? '' };
     case MsgType.IDENTIFIED:
       return { kind: 'identified', session };
+    case MsgType.PREPARED: {
+      const code = Fields.parse(frame.payload).i32(Tag.CODE);
+      if (code !== undefined && (code < 0 || code > 255)) throw new GuestProtocolError(`PREPARED with invalid code ${code}`);
+      return { kind: 'prepared', session, ...(code !== undefined ? { code } : {}) };
+    }
     default:
       throw new GuestProtocolError(`guest sent host-only message type 0x${frame.type.toString(16)}`);
   }

@@ -13,6 +13,7 @@ export const MsgType = {
   KILL: 0x05,
   RESIZE: 0x06,
   REIDENTIFY: 0x07,
+  PREPARE: 0x08,
   R_HELLO: 0x81,
   STARTED: 0x82,
   STDOUT: 0x83,
@@ -21,6 +22,7 @@ export const MsgType = {
   ERROR: 0x86,
   READY: 0x87,
   IDENTIFIED: 0x88,
+  PREPARED: 0x89,
 } as const;
 export type MsgTypeValue = (typeof MsgType)[keyof typeof MsgType];
 const KNOWN_TYPES = new Set<number>(Object.values(MsgType));

@@ -124,3 +124,38 @@ test('pool sandboxes of a SIGKILLed server are swept when a server starts again'
   assert.ok(!alive(warm!.pid), 'and their QEMU');
   await stopServe(again);
 });
+
+test('an adopted sandbox: the caller\'s hostname and name, the exit code from the guest, exited as soon as wait returns, removed without leaving its QEMU', async () => {
+  const server = await serve(['--pool', '1']);
+  try {
+    const [warm] = await readyPool(1);
+    // PREPARE set up the pool's hostname; this RUN asks for another, so the agent rewrites the identity files
+    const script = 'hostname; cat /etc/hostname; grep -c custom /etc/hosts; wc -c < /etc/machine-id; exit 3';
+    const created = await api('POST', '/containers/create?name=pooled2', { Image: 'busybox', Hostname: 'custom', Cmd: ['sh', '-c', script] });
+    const id = (created.body as { Id: string }).Id;
+    assert.equal(id, warm!.id, 'the create adopted the pool sandbox');
+    assert.equal((await api('POST', `/containers/${id}/start`)).status, 204);
+    assert.equal(((await api('POST', `/containers/${id}/wait`)).body as { StatusCode: number }).StatusCode, 3, 'the exit code comes from the guest');
+    // wait returned on the guest's EXIT: the state says so at once, whether or not the VM is still powering off
+    const state = ((await api('GET', `/containers/${id}/json`)).body as { State: { Status: string; ExitCode: number; Running: boolean } }).State;
+    assert.deepEqual([state.Status, state.ExitCode, state.Running], ['exited', 3, false]);
+    assert.equal((await root.nb(['logs', 'pooled2'])).stdout, 'custom\ncustom\n2\n33\n');
+    const net = (await api('GET', '/networks/bridge')).body as { Containers: Record<string, { Name: string }> };
+    assert.equal(net.Containers[id]?.Name, 'pooled2', 'its network endpoint carries the new name');
+    assert.equal((await api('DELETE', `/containers/${id}`)).status, 204, 'an exited container is removed even while its VM powers off');
+    assert.ok(!alive(warm!.pid), 'its QEMU is gone');
+
+    // docker run --rm: wait?condition=removed returns once the container is gone, with its exit code
+    const [next] = await readyPool(1, [warm!.id]);
+    const rm = await api('POST', '/containers/create', { Image: 'busybox', Cmd: ['sh', '-c', 'exit 5'], HostConfig: { AutoRemove: true } });
+    const rmId = (rm.body as { Id: string }).Id;
+    assert.equal(rmId, next!.id);
+    const removed = api('POST', `/containers/${rmId}/wait?condition=removed`);
+    assert.equal((await api('POST', `/containers/${rmId}/start`)).status, 204);
+    assert.equal(((await removed).body as { StatusCode: number }).StatusCode, 5);
+    assert.equal((await api('GET', `/containers/${rmId}/json`)).status, 404, 'removed when the removed-condition wait returns');
+    assert.ok(!alive(next!.pid), 'with its QEMU');
+  } finally {
+    await stopServe(server);
+  }
+});

@@ -81,3 +81,20 @@ test('host messages encode as the doc says: RUN carries args, env and the clock'
   assert.equal(f.u32(Tag.STDIN), 1);
   assert.equal(f.str(Tag.HOSTNAME), 'h');
 });
+
+test('PREPARE carries RUN\'s identity and network, plus the warm-up process; PREPARED carries its exit code', () => {
+  const without = encode.prepare({ hostname: 'h', readOnly: false, machineId: 'a'.repeat(32), net: ['dns\t10.0.0.1'] }, 42n);
+  assert.equal(without[1], MsgType.PREPARE);
+  const f = Fields.parse(without.subarray(8));
+  assert.equal(f.str(Tag.HOSTNAME), 'h');
+  assert.equal(f.str(Tag.MACHINE_ID), 'a'.repeat(32));
+  assert.equal(f.str(Tag.NET), 'dns\t10.0.0.1');
+  assert.equal(f.u32(Tag.READONLY), 0);
+  assert.equal(f.str(Tag.ARG), undefined, 'no warm-up: no ARG');
+  const withWarmup = Fields.parse(encode.prepare({ hostname: 'h', readOnly: false, warmup: { args: ['true'], env: ['PATH=/bin'], cwd: '/', tty: false, stdin: false } }).subarray(8));
+  assert.equal(withWarmup.str(Tag.ARG), 'true');
+  const prepared = (code?: number) => new FrameDecoder().push(encodeFrame(MsgType.PREPARED, 0, new FieldWriter().u32(Tag.CODE, code).build()))[0]!;
+  assert.deepEqual(decodeGuestFrame(prepared(0)), { kind: 'prepared', session: 0, code: 0 });
+  assert.deepEqual(decodeGuestFrame(prepared()), { kind: 'prepared', session: 0 });
+  assert.throws(() => decodeGuestFrame(prepared(300)), /invalid code 300/);
+});
