@@ -6,11 +6,11 @@ import { ConflictError, NotFoundError } from './errors.js';
 import { Lock } from './lock.js';
 import { isProcessAlive } from './proc.js';
 import { VERSION } from './version.js';
-import { CHECKPOINT_FILES, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, digestFile, digestStable, type CheckpointKind, type CheckpointManifest } from './checkpoint-manifest.js';
+import { CHECKPOINT_FILES, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, digestFile, digestStable, type CheckpointKind, type CheckpointManifest, type Digest } from './checkpoint-manifest.js';
 import { CheckpointStore } from './checkpoint-store.js';
 import { DigestCache } from './digest-cache.js';
 import { agentVersion, checkForeign, foreignness, hostIdentity } from './checkpoint-identity.js';
-import { createContinuation, discard, launchSaved, ramBlockOf, sweepContinuations } from './saved-sandbox.js';
+import { createContinuation, discard, launchSaved, ramBlockOf, sweepContinuations, type RamBlock } from './saved-sandbox.js';
 import { sandboxFiles } from '../vm/sandbox-files.js';
 import { packDisk, qmpCommand, qmpStatus, quitVm, saveFullState, unpackDisk, checkPackedDisk } from '../vm/qemu/checkpoint-vm.js';
 import type { VmBackend } from '../vm/qemu/vm-backend.js';
@@ -29,6 +29,8 @@ export interface CheckpointResult {
   /** How long the guest was stopped (full checkpoints), ms. */
   pausedMs?: number;
   totalMs: number;
+  /** Where the time went (`NESTBOX_DEBUG=1`): saveMs (state stream and RAM file), hashMs, syncMs; ms. */
+  phases: Record<string, number>;
 }
 
 /**
@@ -80,10 +82,16 @@ export class Checkpoints {
       const file = (n: string) => path.join(tmp, n);
       const files = sandboxFiles(c.dir);
       let pausedMs: number | undefined;
+      const phases: Record<string, number> = {};
+      let ram: { block: RamBlock; digest: Digest } | undefined;
       try {
         if (kind === 'full') {
           const p0 = Date.now();
-          await saveFullState(c.dir, file(CHECKPOINT_FILES.state), wasRunning);
+          const saved = await saveFullState(c.dir, file(CHECKPOINT_FILES.state), file(CHECKPOINT_FILES.ram), c.config.memoryMiB * 1024 * 1024, wasRunning);
+          ram = { block: saved.ramBlock, digest: saved.ramDigest };
+          phases.saveMs = saved.ms;
+          phases.ramPages = saved.pages;
+          phases.stateBytes = saved.stateBytes;
           try {
             if (!c.config.readOnly) await packDisk(files.rwDisk, file(CHECKPOINT_FILES.disk));
             await copyChannelFiles(c.dir, tmp);
@@ -131,22 +139,33 @@ export class Checkpoints {
           guest: { ...host, agent },
           memoryMiB: c.config.memoryMiB,
           cpus: c.config.cpus,
-          ramBlock: ramBlockOf(c),
+          ramBlock: ram?.block ?? ramBlockOf(c),
           files: {},
           ...(pausedMs !== undefined ? { pausedMs } : {}),
         };
-        for (const key of ['state', 'disk', 'log', 'events'] as const) {
+        // never changed in place: restores map `ram` (privately), and a changed file is refused
+        for (const key of ['state', 'ram', 'disk', 'log', 'events'] as const) await fs.chmod(file(CHECKPOINT_FILES[key]), 0o400).catch(() => undefined);
+        let t = Date.now();
+        for (const key of ['state', 'ram', 'disk', 'log', 'events'] as const) {
           const f = file(CHECKPOINT_FILES[key]);
+          if (key === 'ram') {
+            // hashed as it was written (ram-split.ts)
+            if (ram) await this.digests.recordWritten(f, (manifest.files.ram = ram.digest), 'ram');
+            continue;
+          }
           if (!(await fs.stat(f).then(() => true, () => false))) continue;
           const hashStarted = Date.now();
           manifest.files[key] = await digestFile(f);
           await this.digests.record(f, manifest.files[key], hashStarted);
         }
+        phases.hashMs = Date.now() - t;
         const mf = file(CHECKPOINT_FILES.manifest);
         await fs.writeFile(mf, JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
+        t = Date.now();
         await syncDir(tmp);
+        phases.syncMs = Date.now() - t;
         await this.store.commit(tmp, name);
-        return { manifest, ...(pausedMs !== undefined ? { pausedMs } : {}), totalMs: Date.now() - t0 };
+        return { manifest, ...(pausedMs !== undefined ? { pausedMs } : {}), totalMs: Date.now() - t0, phases };
       } finally {
         await fs.rm(tmp, { recursive: true, force: true });
       }
@@ -199,7 +218,7 @@ export class Checkpoints {
       const started = await this.engine.start(c.config.id);
       return { container: started.container, ms: Date.now() - t0, phases };
     }
-    const running = await launchSaved(this.engine, c, image, { stateFile: path.join(dir, CHECKPOINT_FILES.state), ramBlock: m.ramBlock, ...(m.guestPid ? { guestPid: m.guestPid } : {}), identity: {} }, lock);
+    const running = await launchSaved(this.engine, c, image, { stateFile: path.join(dir, CHECKPOINT_FILES.state), ramFile: path.join(dir, CHECKPOINT_FILES.ram), ramBlock: m.ramBlock, ...(m.guestPid ? { guestPid: m.guestPid } : {}), identity: {} }, lock, phases);
     phases.launchMs = Date.now() - t0 - phases.checkMs! - phases.diskMs;
     return { container: running, ms: Date.now() - t0, phases };
   }

@@ -50,9 +50,10 @@ export async function createContinuation(engine: Engine, from: ContainerConfig, 
 }
 
 export interface SavedState {
+  /** The saved stream without the guest RAM's pages (src/vm/qemu/ram-split.ts). */
   stateFile: string;
-  /** The RAM is this file, mapped privately (a fork image); absent: the RAM is in the stream. */
-  ramFile?: string;
+  /** The guest RAM: this file, mapped privately (copy-on-write: it is never written). */
+  ramFile: string;
   /** Name of the saver's RAM block: `ram` (a sandbox restored from a template), `microvm.ram` (booted). */
   ramBlock: RamBlock;
   /** Main process pid in the guest. */
@@ -67,22 +68,20 @@ export interface SavedState {
  * loads it, the guest resumes, REIDENTIFY gives it the clock, fresh entropy and (fork) a new
  * identity, and the container is `running`. On failure the container is removed.
  */
-export async function launchSaved(engine: Engine, c: Container, image: ImageRecord, saved: SavedState, lock: Lock): Promise<Container> {
+export async function launchSaved(engine: Engine, c: Container, image: ImageRecord, saved: SavedState, lock: Lock, phases: Record<string, number> = {}): Promise<Container> {
   try {
+    let t = Date.now();
     const { config: base, guestNet } = await savedSandboxSetup(engine, c, image);
-    // RAM in the stream: loaded into a private mapping of an empty sparse file (anonymous memory
-    // under the saver's RAM block name), unlinked once QEMU has it
-    const zero = path.join(c.dir, 'ram.zero');
-    if (!saved.ramFile) {
-      await fs.writeFile(zero, '', { mode: 0o600 });
-      await fs.truncate(zero, c.config.memoryMiB * 1024 * 1024);
-    }
+    phases.setupMs = Date.now() - t;
+    // the RAM file mapped privately under the saver's RAM block name; the stream has no pages for it
     const launched = await launchFromState(
-      { ...base, ramFile: { path: saved.ramFile ?? zero, share: false, id: saved.ramBlock }, ...(saved.ramFile && base.accel === 'tcg' ? { tbMiB: RESTORED_TB_MIB } : {}) },
-      { stateFile: saved.stateFile, ignoreShared: !!saved.ramFile, expectAgent: 'running', helloTimeoutMs: HELLO_MS },
-    ).finally(() => fs.rm(zero, { force: true }));
+      { ...base, ramFile: { path: saved.ramFile, share: false, id: saved.ramBlock }, ...(base.accel === 'tcg' ? { tbMiB: RESTORED_TB_MIB } : {}) },
+      { stateFile: saved.stateFile, ignoreShared: false, expectAgent: 'running', helloTimeoutMs: HELLO_MS, phases },
+    );
+    t = Date.now();
     try {
       await reidentify(launched.channel, { ...saved.identity, ...(saved.network && guestNet.length ? { net: guestNet } : {}) });
+      phases.reidentifyMs = Date.now() - t;
     } catch (err) {
       await killMonitor(launched);
       throw err;

@@ -12,13 +12,18 @@ import { QmpClient } from './qmp.js';
 import { loadDeviceState } from './snapshot.js';
 
 export interface LoadOptions {
-  /** The saved CPU and device state (with RAM unless the RAM is `config.ramFile`). */
+  /** The saved CPU and device state (the guest RAM is `config.ramFile`). */
   stateFile: string;
-  /** The stream leaves shared-file RAM out (templates, fork images) or holds all RAM (checkpoints). */
+  /**
+   * The saver left shared-file RAM out (x-ignore-shared: templates), or the RAM's pages were taken
+   * out of a full stream (checkpoints, forks: ram-split.ts); loader and saver must agree.
+   */
   ignoreShared: boolean;
   /** The agent state the resumed guest must report: `booted` (a template) or `running` (a checkpoint, a fork). */
   expectAgent: 'booted' | 'running';
   helloTimeoutMs: number;
+  /** Filled with where the time went, ms: spawnMs (to QMP), loadMs (state loaded, resumed), helloMs. */
+  phases?: Record<string, number>;
 }
 
 /**
@@ -40,16 +45,20 @@ export async function launchFromState(config: QemuConfig, opts: LoadOptions): Pr
     for (const fd of fds) closeSync(fd);
   }
   let channel: CtlConnection | undefined;
+  const phases = opts.phases ?? {};
   try {
     const qmp = await connectQmp(config.dir, launched);
+    phases.spawnMs = Date.now() - t0;
     try {
       await loadDeviceState(qmp, 3, 30_000, { ignoreShared: opts.ignoreShared });
     } finally {
       qmp.close();
     }
     const loadedMs = Date.now() - t0;
+    phases.loadMs = loadedMs - phases.spawnMs;
     channel = await CtlConnection.open(config.dir, opts.helloTimeoutMs);
     const hello = await channel.hello(opts.helloTimeoutMs);
+    phases.helloMs = Date.now() - t0 - loadedMs;
     if (hello.state !== opts.expectAgent) throw new BackendError(`restored agent is ${hello.state}, not ${opts.expectAgent}`, 'RESTORE_FAILED');
     return { ...launched, channel, loadedMs };
   } catch (err) {

@@ -3,22 +3,52 @@ import { promises as fs } from 'node:fs';
 import { BackendError } from '../../core/errors.js';
 import { isProcessAlive, waitProcessGone } from '../../core/proc.js';
 import { QmpClient } from './qmp.js';
+import type { Socket } from 'node:net';
+import { RamSplitter, type SplitResult } from './ram-split.js';
 import { saveDeviceState } from './snapshot.js';
 
 /**
- * The VM side of checkpoints: save a running sandbox's full state (RAM, CPUs, devices) through
- * QMP migration, and pack its writable disk into a compact file while the guest is stopped.
+ * The VM side of checkpoints: save a running sandbox's full state (RAM as a file, CPUs and
+ * devices as a stream) through QMP migration, and pack its writable disk into a compact file
+ * while the guest is stopped.
  */
 
 /**
- * Stop the guest and save everything (RAM included) to `out`. The guest stays stopped: the caller
- * copies the disk, then resumes it (`resume`) or ends it (`quit`). On failure the guest is resumed
- * when `resumeOnFailure` (the source keeps running).
+ * Stop the guest and save everything: its RAM (`ramBytes`) as the sparse file
+ * `ramOut`, the rest of its state (CPUs, devices, firmware blocks) as the stream `stateOut`
+ * (src/vm/qemu/ram-split.ts). The guest stays stopped: the caller copies the disk, then resumes
+ * it (`cont`) or ends it (`quit`). On failure the guest is resumed when `resumeOnFailure` (the
+ * source keeps running).
  */
-export async function saveFullState(dir: string, out: string, resumeOnFailure: boolean): Promise<{ bytes: number; ms: number }> {
+export async function saveFullState(dir: string, stateOut: string, ramOut: string, ramBytes: number, resumeOnFailure: boolean): Promise<SplitResult & { ms: number; streamBytes: number }> {
   const qmp = await QmpClient.connect(dir, 'qmp.sock', 5000);
+  let result: SplitResult | undefined;
+  const consume = (sock: Socket) =>
+    new Promise<void>((resolve, reject) => {
+      const splitter = new RamSplitter(stateOut, ramOut, ramBytes);
+      let failed = false;
+      const fail = (err: unknown) => {
+        if (failed) return;
+        failed = true;
+        splitter.close();
+        reject(err);
+      };
+      sock.on('data', (d: Buffer) => {
+        if (failed) return;
+        try {
+          splitter.push(d);
+        } catch (err) {
+          fail(err);
+        }
+      });
+      sock.once('error', fail);
+      sock.once('end', () => {
+        if (!failed) splitter.end().then((r) => resolve(void (result = r)), fail);
+      });
+    });
   try {
-    return await saveDeviceState(qmp, dir, out, 60_000, { ignoreShared: false });
+    const saved = await saveDeviceState(qmp, dir, consume, 60_000, { ignoreShared: false });
+    return { ...result!, ms: saved.ms, streamBytes: saved.bytes };
   } catch (err) {
     if (resumeOnFailure) await qmp.execute('cont').catch(() => undefined);
     throw err;
