@@ -176,6 +176,8 @@ export class CheckpointStore {
       await tar(['-x', '-f', file, '-C', tmp, '--no-same-owner', '--no-same-permissions', '--no-overwrite-dir', ...seen]);
       const m = parseManifest(await fs.readFile(path.join(tmp, CHECKPOINT_FILES.manifest), 'utf8'), `from \`${file}\``);
       await fs.rm(path.join(tmp, 'owner'), { force: true });
+      // never changed in place (restores map `ram`): read-only before they are checked and their digests kept
+      for (const n of seen) if (n !== CHECKPOINT_FILES.manifest) await fs.chmod(path.join(tmp, n), 0o400);
       await this.verify(tmp, m, `from \`${file}\``);
       const name = rename ?? m.name;
       if (rename) {

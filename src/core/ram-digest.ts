@@ -21,11 +21,11 @@ export class RamDigester {
   private readonly index = Buffer.alloc(8);
   ok = true;
 
-  /** Page `n` (4 KiB) holds `page`; zero pages are skipped by definition. */
-  page(n: number, page: Buffer): void {
+  /** Page `n` (4 KiB) holds `page` (undefined: zeros); zero pages are skipped by definition. */
+  page(n: number, page: Buffer | undefined): void {
     if (n <= this.last) this.ok = false;
     this.last = n;
-    if (!this.ok || isZeroPage(page)) return;
+    if (!this.ok || !page || isZeroPage(page)) return;
     this.index.writeBigUInt64BE(BigInt(n));
     this.hash.update(this.index);
     this.hash.update(page);

@@ -1,4 +1,4 @@
-import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, openSync, writeSync, writevSync } from 'node:fs';
 import { BackendError } from '../../core/errors.js';
 import { PAGE, RamDigester, digestRamFile, isZeroPage } from '../../core/ram-digest.js';
 import type { Digest } from '../../core/checkpoint-manifest.js';
@@ -24,7 +24,10 @@ const SEC = { start: 0x01, part: 0x02, end: 0x03, full: 0x04, subsection: 0x05, 
 const FLAG = { zero: 0x02, memSize: 0x04, page: 0x08, eos: 0x10, cont: 0x20 } as const;
 /** Records this splitter understands; others (xbzrle, compression, RDMA hooks, multifd) fail the save. */
 const KNOWN_PAGE_FLAGS = FLAG.zero | FLAG.page | FLAG.cont;
-const RUN_MAX = 1 << 20;
+/** Pages in one write (writev: at most IOV_MAX, 1024, buffers). */
+const RUN_PAGES = 256;
+/** Bytes of a new chunk joined to what was left of the last one: more than any record (a RAM block list is the longest). */
+const JOIN = 64 * 1024;
 /** Names of a sandbox's RAM block: `ram` (restored from a template), `microvm.ram` (booted, QEMU's default). */
 export const RAM_BLOCK_NAMES = ['ram', 'microvm.ram'] as const;
 export type RamBlockName = (typeof RAM_BLOCK_NAMES)[number];
@@ -55,7 +58,7 @@ export class RamSplitter {
   /** Pages of the RAM file holding non-zero data (a later zero record for one must clear it). */
   private readonly written: Uint8Array;
   private readonly digester = new RamDigester();
-  private run: { first: number; buf: Buffer; count: number } | undefined;
+  private run: { first: number; pages: Buffer[] } | undefined;
   private stateBytes = 0;
   private pages = 0;
   private out: Buffer[] = [];
@@ -76,21 +79,35 @@ export class RamSplitter {
 
   /** Take the next bytes of the stream (synchronously written out). */
   push(chunk: Buffer): void {
-    if (this.mode === 'pass') return this.emit(chunk), this.flushOut();
-    const buf = this.carry.length ? Buffer.concat([this.carry, chunk]) : chunk;
-    let o = 0;
+    let from = 0;
+    if (this.carry.length) {
+      // finish the record cut at the end of the last chunk on a small joined buffer (not a copy of the chunk)
+      const carried = this.carry.length;
+      const joined = Buffer.concat([this.carry, chunk.subarray(0, JOIN)]);
+      const o = this.parse(joined);
+      if (o < carried) {
+        if (chunk.length > JOIN) throw unsupported('a record longer than any it may hold');
+        this.carry = joined.subarray(o);
+        return this.flushOut();
+      }
+      from = o - carried;
+    }
+    const o = this.parse(chunk, from);
+    this.carry = Buffer.from(chunk.subarray(o));
+    this.flushOut();
+  }
+
+  /** Parse what `buf` holds from `o`; returns where the first incomplete record starts. */
+  private parse(buf: Buffer, o = 0): number {
     for (;;) {
       if (this.passing()) {
         this.emit(buf.subarray(o));
-        o = buf.length;
-        break;
+        return buf.length;
       }
       const n = this.mode === 'header' ? this.header(buf, o) : this.mode === 'top' ? this.top(buf, o) : this.record(buf, o);
-      if (n === 0 && !this.passing()) break;
+      if (n === 0 && !this.passing()) return o;
       o += n;
     }
-    this.carry = Buffer.from(buf.subarray(o));
-    this.flushOut();
   }
 
   /** The stream ended: check it was whole, finish the files. */
@@ -233,7 +250,7 @@ export class RamSplitter {
   /** Page `n` of the guest RAM: `data`, or zeros (undefined). */
   private page(n: number, data: Buffer | undefined): void {
     if (data && isZeroPage(data)) data = undefined;
-    this.digester.page(n, data ?? ZERO_PAGE);
+    this.digester.page(n, data);
     if (!data) {
       if (!this.written[n]) return; // a hole already reads as zeros
       this.flushRun();
@@ -243,23 +260,29 @@ export class RamSplitter {
     }
     this.written[n] = 1;
     this.pages++;
+    // consecutive pages in one write, from the stream's buffers as they are (no copy)
     const r = this.run;
-    if (r && r.first + r.count === n && (r.count + 1) * PAGE <= RUN_MAX) {
-      data.copy(r.buf, r.count * PAGE);
-      r.count++;
+    if (r && r.first + r.pages.length === n && r.pages.length < RUN_PAGES) {
+      r.pages.push(data);
       return;
     }
     this.flushRun();
-    const buf = Buffer.allocUnsafe(RUN_MAX);
-    data.copy(buf, 0);
-    this.run = { first: n, buf, count: 1 };
+    this.run = { first: n, pages: [data] };
   }
 
   private flushRun(): void {
     const r = this.run;
     if (!r) return;
     this.run = undefined;
-    writeAll(this.ramFd, r.buf.subarray(0, r.count * PAGE), r.first * PAGE);
+    let position = r.first * PAGE;
+    let pages = r.pages;
+    while (pages.length) {
+      let n = writevSync(this.ramFd, pages, position);
+      position += n;
+      // a short write (rare on a regular file): go on from where it stopped
+      while (pages.length && n >= pages[0]!.length) n -= pages.shift()!.length;
+      if (n) pages = [pages[0]!.subarray(n), ...pages.slice(1)];
+    }
   }
 
   private emit(b: Buffer): void {
