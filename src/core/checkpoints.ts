@@ -10,9 +10,9 @@ import { CHECKPOINT_FILES, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointErro
 import { CheckpointStore } from './checkpoint-store.js';
 import { DigestCache } from './digest-cache.js';
 import { agentVersion, checkForeign, foreignness, hostIdentity } from './checkpoint-identity.js';
-import { createContinuation, discard, launchSaved, ramBlockOf, sweepContinuations, type RamBlock } from './saved-sandbox.js';
+import { createContinuation, discard, ramBlockOf, spawnSaved, sweepContinuations, type RamBlock } from './saved-sandbox.js';
 import { sandboxFiles } from '../vm/sandbox-files.js';
-import { packDisk, qmpCommand, qmpStatus, quitVm, saveFullState, unpackDisk, checkPackedDisk } from '../vm/qemu/checkpoint-vm.js';
+import { checkPackedDisk, emptyDiskFor, packDisk, qmpCommand, qmpStatus, quitVm, saveFullState, unpackDisk } from '../vm/qemu/checkpoint-vm.js';
 import type { VmBackend } from '../vm/qemu/vm-backend.js';
 
 export interface CheckpointCreateOptions {
@@ -175,8 +175,8 @@ export class Checkpoints {
   }
 
   /** Check a checkpoint can be restored here (manifest, host, image, every file's hash); returns its manifest. */
-  async check(name: string): Promise<CheckpointManifest> {
-    const m = await this.store.manifest(name);
+  async check(name: string, manifest?: CheckpointManifest): Promise<CheckpointManifest> {
+    const m = manifest ?? (await this.store.manifest(name));
     const image = await this.engine.images.resolve(m.image.id).catch(() => undefined);
     const vm = this.engine.backend({ config: m.container } as Container) as VmBackend;
     const base = image ? await vm.config(m.memoryMiB, m.cpus, '/', image, !m.container.readOnly) : undefined;
@@ -197,30 +197,64 @@ export class Checkpoints {
   async restore(name: string, opts: { name?: string } = {}): Promise<{ container: Container; ms: number; phases: Record<string, number> }> {
     const t0 = Date.now();
     await this.sweep();
-    const m = await this.check(name);
+    const m = await this.store.manifest(name);
+    if (m.kind === 'disk') return this.restoreDisk(name, m, opts, t0);
+    const phases: Record<string, number> = {};
+    const dir = this.store.pathOf(name);
+    const file = (n: keyof typeof CHECKPOINT_FILES) => path.join(dir, CHECKPOINT_FILES[n]);
+    // QEMU starts (and waits for the state, reading nothing of it) while the checkpoint is checked
+    const checked = this.check(name, m).then(() => void (phases.checkMs = Date.now() - t0));
+    checked.catch(() => undefined);
+    const image = await this.engine.images.resolve(m.image.id).catch(() => undefined);
+    if (!image) await checked; // says which image is missing
+    const { container: c, lock } = await createContinuation(this.engine, m.container, opts.name ? { name: opts.name } : {});
+    const spawning = (async () => {
+      // the writable disk QEMU is given must exist; it is filled once the checkpoint is checked
+      if (m.files.disk) await emptyDiskFor(file('disk'), sandboxFiles(c.dir).rwDisk);
+      return spawnSaved(this.engine, c, image!, { stateFile: file('state'), ramFile: file('ram'), ramBlock: m.ramBlock, ...(m.guestPid ? { guestPid: m.guestPid } : {}), identity: {} }, lock, phases);
+    })();
+    const [check, spawn] = await Promise.allSettled([checked, spawning]);
+    if (check.status === 'rejected') {
+      // the checkpoint's fault is the error to report, whatever QEMU made of it
+      if (spawn.status === 'fulfilled') await spawn.value.abort();
+      else await discard(this.engine, c).finally(() => lock.release());
+      throw check.reason;
+    }
+    if (spawn.status === 'rejected') {
+      await discard(this.engine, c).finally(() => lock.release());
+      throw spawn.reason;
+    }
+    const t = Date.now();
+    const fill = (async () => {
+      if (m.files.disk) await unpackDisk(file('disk'), sandboxFiles(c.dir).rwDisk, { into: true });
+      await copyChannelFiles(dir, c.dir);
+      phases.diskMs = Date.now() - t;
+    })();
+    const running = await spawn.value.finish(fill);
+    phases.launchMs = Date.now() - t;
+    return { container: running, ms: Date.now() - t0, phases };
+  }
+
+  /** A disk-only checkpoint: a new container on a copy of its writable layer, booted. */
+  private async restoreDisk(name: string, m: CheckpointManifest, opts: { name?: string }, t0: number): Promise<{ container: Container; ms: number; phases: Record<string, number> }> {
+    await this.check(name, m);
     const phases: Record<string, number> = { checkMs: Date.now() - t0 };
-    const image = await this.engine.images.resolve(m.image.id);
     const dir = this.store.pathOf(name);
     const { container: c, lock } = await createContinuation(this.engine, m.container, opts.name ? { name: opts.name } : {});
     try {
       if (m.files.disk) await unpackDisk(path.join(dir, CHECKPOINT_FILES.disk), sandboxFiles(c.dir).rwDisk);
       await copyChannelFiles(dir, c.dir);
+      await fs.writeFile(sandboxFiles(c.dir).events, '', { mode: 0o600 });
+      await fs.rm(path.join(c.dir, 'filling'), { force: true });
     } catch (err) {
       await lock.release();
       await discard(this.engine, c);
       throw err;
     }
     phases.diskMs = Date.now() - t0 - phases.checkMs!;
-    if (m.kind === 'disk') {
-      await fs.writeFile(sandboxFiles(c.dir).events, '', { mode: 0o600 });
-      await fs.rm(path.join(c.dir, 'filling'), { force: true });
-      await lock.release();
-      const started = await this.engine.start(c.config.id);
-      return { container: started.container, ms: Date.now() - t0, phases };
-    }
-    const running = await launchSaved(this.engine, c, image, { stateFile: path.join(dir, CHECKPOINT_FILES.state), ramFile: path.join(dir, CHECKPOINT_FILES.ram), ramBlock: m.ramBlock, ...(m.guestPid ? { guestPid: m.guestPid } : {}), identity: {} }, lock, phases);
-    phases.launchMs = Date.now() - t0 - phases.checkMs! - phases.diskMs;
-    return { container: running, ms: Date.now() - t0, phases };
+    await lock.release();
+    const started = await this.engine.start(c.config.id);
+    return { container: started.container, ms: Date.now() - t0, phases };
   }
 
   async list() {

@@ -106,11 +106,34 @@ export async function packDisk(raw: string, packed: string): Promise<void> {
   await qemuImg(['convert', '-U', '-f', 'raw', '-O', 'qcow2', raw, packed]);
 }
 
-/** Back to a sparse raw disk (what a container's QEMU uses). */
-export async function unpackDisk(packed: string, raw: string): Promise<void> {
-  await qemuImg(['convert', '-f', 'qcow2', '-O', 'raw', '-S', '4k', packed, raw]);
+/**
+ * Back to a sparse raw disk (what a container's QEMU uses). `into`: `raw` exists already, empty
+ * (sparse) and of the packed disk's size (emptyDiskFor): it is filled in place.
+ */
+export async function unpackDisk(packed: string, raw: string, opts: { into?: boolean } = {}): Promise<void> {
+  await qemuImg(['convert', ...(opts.into ? ['-n', '--target-is-zero'] : []), '-f', 'qcow2', '-O', 'raw', '-S', '4k', packed, raw]);
   await fs.chmod(raw, 0o600);
 }
+
+/**
+ * An empty sparse raw disk at `raw` of the virtual size in the header of the packed disk `packed`
+ * (read before the checkpoint is checked: only a size, bounded as checkPackedDisk bounds it).
+ */
+export async function emptyDiskFor(packed: string, raw: string): Promise<void> {
+  const fh = await fs.open(packed, 'r');
+  const head = Buffer.alloc(32);
+  try {
+    await fh.read(head, 0, 32, 0);
+  } finally {
+    await fh.close();
+  }
+  const size = head.readBigUInt64BE(24);
+  if (head.readUInt32BE(0) !== 0x514649fb || size === 0n || size > BigInt(MAX_DISK_BYTES)) throw new BackendError('the writable disk is not a qcow2 file of a plausible size', 'DISK_COPY_FAILED');
+  await fs.writeFile(raw, '', { mode: 0o600, flag: 'wx' });
+  await fs.truncate(raw, Number(size));
+}
+
+const MAX_DISK_BYTES = 64 * 1024 ** 3;
 
 /** Checks a packed disk from a checkpoint file (hostile): a plain qcow2 with no backing file. */
 export async function checkPackedDisk(packed: string): Promise<string | undefined> {
@@ -121,6 +144,6 @@ export async function checkPackedDisk(packed: string): Promise<string | undefine
   const j = JSON.parse(info) as { 'backing-filename'?: string; 'virtual-size'?: number; format?: string };
   if (j.format !== 'qcow2') return 'the writable disk is not qcow2';
   if (j['backing-filename']) return 'the writable disk names a backing file';
-  if (!j['virtual-size'] || j['virtual-size'] > 64 * 1024 ** 3) return 'the writable disk has an implausible size';
+  if (!j['virtual-size'] || j['virtual-size'] > MAX_DISK_BYTES) return 'the writable disk has an implausible size';
   return undefined;
 }
