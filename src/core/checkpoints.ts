@@ -84,21 +84,25 @@ export class Checkpoints {
       let pausedMs: number | undefined;
       const phases: Record<string, number> = {};
       let ram: { block: RamBlock; digest: Digest } | undefined;
+      let ramSynced: Promise<void> | undefined;
       try {
         if (kind === 'full') {
           const p0 = Date.now();
-          const saved = await saveFullState(c.dir, file(CHECKPOINT_FILES.state), file(CHECKPOINT_FILES.ram), c.config.memoryMiB * 1024 * 1024, wasRunning);
+          // the disk and log are copied while the stream is saved: the guest is stopped, its disk flushed
+          const copy = async () => {
+            const t = Date.now();
+            if (!c.config.readOnly) await packDisk(files.rwDisk, file(CHECKPOINT_FILES.disk));
+            await copyChannelFiles(c.dir, tmp);
+            phases.diskMs = Date.now() - t;
+          };
+          const saved = await saveFullState(c.dir, file(CHECKPOINT_FILES.state), file(CHECKPOINT_FILES.ram), c.config.memoryMiB * 1024 * 1024, wasRunning, copy);
           ram = { block: saved.ramBlock, digest: saved.ramDigest };
           phases.saveMs = saved.ms;
           phases.ramPages = saved.pages;
           phases.stateBytes = saved.stateBytes;
-          try {
-            if (!c.config.readOnly) await packDisk(files.rwDisk, file(CHECKPOINT_FILES.disk));
-            await copyChannelFiles(c.dir, tmp);
-          } catch (err) {
-            if (wasRunning) await qmpCommand(c.dir, 'cont').catch(() => undefined);
-            throw err;
-          }
+          // its data on its way to the disk while the guest resumes and the rest is hashed
+          ramSynced = syncFile(file(CHECKPOINT_FILES.ram));
+          ramSynced.catch(() => undefined);
           if (opts.keepStopped) {
             pausedMs = Date.now() - p0;
           } else if (opts.leaveRunning) {
@@ -162,7 +166,7 @@ export class Checkpoints {
         const mf = file(CHECKPOINT_FILES.manifest);
         await fs.writeFile(mf, JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
         t = Date.now();
-        await syncDir(tmp);
+        await Promise.all([ramSynced, ...(await fs.readdir(tmp)).filter((n) => n !== CHECKPOINT_FILES.ram || !ramSynced).map((n) => syncFile(path.join(tmp, n)))]);
         phases.syncMs = Date.now() - t;
         await this.store.commit(tmp, name);
         return { manifest, ...(pausedMs !== undefined ? { pausedMs } : {}), totalMs: Date.now() - t0, phases };
@@ -298,9 +302,7 @@ export async function copyChannelFiles(from: string, to: string): Promise<void> 
   }
 }
 
-async function syncDir(dir: string): Promise<void> {
-  for (const name of await fs.readdir(dir)) {
-    const fh = await fs.open(path.join(dir, name), 'r');
-    await fh.sync().finally(() => fh.close());
-  }
+async function syncFile(file: string): Promise<void> {
+  const fh = await fs.open(file, 'r');
+  await fh.sync().finally(() => fh.close());
 }

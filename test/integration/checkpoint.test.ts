@@ -56,8 +56,11 @@ test('a full checkpoint restores into a new container whose counter keeps counti
   assert.equal(await ok(['exec', 'dst', 'cat', '/state.txt']), 'kept\n');
   // the same workload continuing: same hostname; the clock is the host's again
   assert.equal(await ok(['exec', 'dst', 'hostname']), await ok(['exec', 'src', 'hostname']));
+  // (between the host's clock before and after the exec: a loaded machine makes an exec slow, not wrong)
+  const hostBefore = Math.floor(Date.now() / 1000);
   const guestNow = Number((await ok(['exec', 'dst', 'date', '+%s'])).trim());
-  assert.ok(Math.abs(guestNow - Date.now() / 1000) < 5, 'the restored guest clock was set');
+  const hostAfter = Math.ceil(Date.now() / 1000);
+  assert.ok(guestNow >= hostBefore - 1 && guestNow <= hostAfter + 1, `the restored guest clock was set (guest ${guestNow}, host ${hostBefore}..${hostAfter})`);
   // its own writable layer
   await ok(['exec', 'dst', 'sh', '-c', 'echo mine > /state.txt']);
   assert.equal(await ok(['exec', 'src', 'cat', '/state.txt']), 'kept\n');

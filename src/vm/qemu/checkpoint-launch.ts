@@ -23,7 +23,7 @@ export interface LoadOptions {
   /** The agent state the resumed guest must report: `booted` (a template) or `running` (a checkpoint, a fork). */
   expectAgent: 'booted' | 'running';
   helloTimeoutMs: number;
-  /** REIDENTIFY (a checkpoint, a fork), sent with HELLO: the agent answers both when it first runs. */
+  /** REIDENTIFY (a checkpoint, a fork), sent once HELLO is answered. */
   identity?: Identity;
   /** Filled with where the time went, ms: spawnMs (to QMP), loadMs (state loaded), resumeMs (`cont`), helloMs, identifyMs. */
   phases?: Record<string, number>;
@@ -106,15 +106,15 @@ export async function spawnIncoming(config: QemuConfig, opts: LoadOptions): Prom
         loadedMs = Date.now() - t0;
         phases.resumeMs = Date.now() - t;
         t = Date.now();
-        // REIDENTIFY right behind the HELLO (its clock as of now): one wake-up of the guest answers both
-        const identified = opts.identity ? channel!.next((e) => (e.kind === 'identified' || e.kind === 'error') && e.session === 0, opts.helloTimeoutMs) : undefined;
-        identified?.catch(() => undefined);
-        if (opts.identity) channel!.send(encode.reidentify(opts.identity));
         const hello = (await helloReply!) as Extract<GuestEvent, { kind: 'hello' }>;
         if (hello.version !== PROTOCOL_VERSION) throw new BackendError(`guest agent speaks protocol ${hello.version}, host speaks ${PROTOCOL_VERSION}`, 'RESTORE_FAILED');
         if (hello.state !== opts.expectAgent) throw new BackendError(`restored agent is ${hello.state}, not ${opts.expectAgent}`, 'RESTORE_FAILED');
         phases.helloMs = Date.now() - t;
-        if (identified) {
+        // only now: the guest answers at once, so the clock it is given is the host's as it is set
+        // (sent with the HELLO, it would lag by the guest's first wake-up, 0.1-0.3 s under TCG)
+        if (opts.identity) {
+          const identified = channel!.next((e) => (e.kind === 'identified' || e.kind === 'error') && e.session === 0, opts.helloTimeoutMs);
+          channel!.send(encode.reidentify(opts.identity));
           const e = await identified;
           if (e.kind === 'error') throw new BackendError(`the guest agent refused REIDENTIFY: ${e.message}`, 'RESTORE_FAILED');
           phases.identifyMs = Date.now() - t - phases.helloMs;

@@ -16,11 +16,12 @@ import { saveDeviceState } from './snapshot.js';
 /**
  * Stop the guest and save everything: its RAM (`ramBytes`) as the sparse file
  * `ramOut`, the rest of its state (CPUs, devices, firmware blocks) as the stream `stateOut`
- * (src/vm/qemu/ram-split.ts). The guest stays stopped: the caller copies the disk, then resumes
+ * (src/vm/qemu/ram-split.ts), while `alongside` runs (the guest is stopped: it copies the
+ * writable disk). The guest stays stopped: the caller then resumes
  * it (`cont`) or ends it (`quit`). On failure the guest is resumed when `resumeOnFailure` (the
  * source keeps running).
  */
-export async function saveFullState(dir: string, stateOut: string, ramOut: string, ramBytes: number, resumeOnFailure: boolean): Promise<SplitResult & { ms: number; streamBytes: number }> {
+export async function saveFullState(dir: string, stateOut: string, ramOut: string, ramBytes: number, resumeOnFailure: boolean, alongside?: () => Promise<unknown>): Promise<SplitResult & { ms: number; streamBytes: number }> {
   const qmp = await QmpClient.connect(dir, 'qmp.sock', 5000);
   let result: SplitResult | undefined;
   const consume = (sock: Socket) =>
@@ -47,7 +48,7 @@ export async function saveFullState(dir: string, stateOut: string, ramOut: strin
       });
     });
   try {
-    const saved = await saveDeviceState(qmp, dir, consume, 60_000, { ignoreShared: false });
+    const saved = await saveDeviceState(qmp, dir, consume, 60_000, { ignoreShared: false, ...(alongside ? { alongside } : {}) });
     return { ...result!, ms: saved.ms, streamBytes: saved.bytes };
   } catch (err) {
     if (resumeOnFailure) await qmp.execute('cont').catch(() => undefined);

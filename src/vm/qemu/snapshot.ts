@@ -18,6 +18,11 @@ const UNLIMITED = { 'max-bandwidth': 64 * 1024 ** 3, 'downtime-limit': 60_000 };
 
 export interface StateOptions {
   /**
+   * Work to do while the VM is stopped, at the same time as the stream is saved (a checkpoint
+   * copies the writable disk: stopping drained and flushed it). Settled before this returns.
+   */
+  alongside?: () => Promise<unknown>;
+  /**
    * Leave RAM in shared memory-backend-files out of the stream (x-ignore-shared; default true:
    * templates). false: a full stream with RAM (checkpoints). Saver and loader must agree.
    */
@@ -45,6 +50,18 @@ export async function saveDeviceState(qmp: QmpClient, dir: string, out: StateSin
   await qmp.execute('migrate-set-capabilities', ignoreShared(opts.ignoreShared ?? true));
   await qmp.execute('migrate-set-parameters', UNLIMITED);
   await qmp.execute('stop');
+  const side = opts.alongside?.();
+  side?.catch(() => undefined);
+  try {
+    const saved = await saveStopped(qmp, dir, out, timeoutMs, t0);
+    await side;
+    return saved;
+  } finally {
+    await side?.catch(() => undefined);
+  }
+}
+
+async function saveStopped(qmp: QmpClient, dir: string, out: StateSink, timeoutMs: number, t0: number): Promise<{ bytes: number; ms: number }> {
   const sockPath = path.join(dir, SAVE_SOCKET);
   await fs.rm(sockPath, { force: true });
   const file = typeof out === 'string' ? createWriteStream(out, { flags: 'wx', mode: 0o600 }) : undefined;
