@@ -59,6 +59,33 @@ export class DigestCache {
     if (id.size === d.bytes) await this.store(id, d);
   }
 
+  /**
+   * A fact about a file that only its bytes decide (`what`, e.g. a binary's `--version` line),
+   * kept like a digest: believed while the file's identity is unchanged, else `compute`d again.
+   */
+  async about(file: string, what: string, compute: () => Promise<string>): Promise<string> {
+    const id = await identity(file, 'sha256');
+    const entry = path.join(this.dir, createHash('sha256').update(`${id.dev}:${id.ino}:about:${what}`).digest('hex').slice(0, 32));
+    const text = await fs.readFile(entry, 'utf8').catch(() => undefined);
+    try {
+      const e = text ? (JSON.parse(text) as { key?: unknown; value?: unknown }) : undefined;
+      if (e && e.key === id.key && typeof e.value === 'string' && e.value.length <= 4096) return e.value;
+    } catch {
+      // recompute
+    }
+    const value = await compute();
+    if ((await identity(file, 'sha256')).key === id.key) {
+      try {
+        await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
+        await fs.writeFile(`${entry}.tmp-${process.pid}`, JSON.stringify({ key: id.key, value }), { mode: 0o600 });
+        await fs.rename(`${entry}.tmp-${process.pid}`, entry);
+      } catch {
+        // an unwritable cache only costs time
+      }
+    }
+    return value;
+  }
+
   private entryPath(id: FileIdentity): string {
     return path.join(this.dir, createHash('sha256').update(`${id.dev}:${id.ino}${id.kind === 'sha256' ? '' : `:${id.kind}`}`).digest('hex').slice(0, 32));
   }
