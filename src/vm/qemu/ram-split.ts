@@ -1,4 +1,4 @@
-import { closeSync, ftruncateSync, openSync, writeSync, writevSync } from 'node:fs';
+import { closeSync, fdatasync, ftruncateSync, openSync, writeSync, writevSync } from 'node:fs';
 import { BackendError } from '../../core/errors.js';
 import { PAGE, RamDigester, digestRamFile, isZeroPage } from '../../core/ram-digest.js';
 import type { Digest } from '../../core/checkpoint-manifest.js';
@@ -24,6 +24,8 @@ const SEC = { start: 0x01, part: 0x02, end: 0x03, full: 0x04, subsection: 0x05, 
 const FLAG = { zero: 0x02, memSize: 0x04, page: 0x08, eos: 0x10, cont: 0x20 } as const;
 /** Records this splitter understands; others (xbzrle, compression, RDMA hooks, multifd) fail the save. */
 const KNOWN_PAGE_FLAGS = FLAG.zero | FLAG.page | FLAG.cont;
+/** Start writing the RAM file back to the disk every this many bytes written. */
+const WRITEBACK_BYTES = 16 << 20;
 /** Pages in one write (writev: at most IOV_MAX, 1024, buffers). */
 const RUN_PAGES = 256;
 /** Bytes of a new chunk joined to what was left of the last one: more than any record (a RAM block list is the longest). */
@@ -62,6 +64,9 @@ export class RamSplitter {
   private stateBytes = 0;
   private pages = 0;
   private out: Buffer[] = [];
+  /** RAM bytes written since the last writeback was started, and the writebacks under way. */
+  private unsynced = 0;
+  private syncing: Promise<void>[] = [];
 
   /** `ramBytes`: the guest's memory size (its RAM block is the one of that size named as in RAM_BLOCK_NAMES). */
   constructor(statePath: string, private readonly ramPath: string, private readonly ramBytes: number) {
@@ -113,6 +118,7 @@ export class RamSplitter {
   /** The stream ended: check it was whole, finish the files. */
   async end(): Promise<SplitResult> {
     this.flushRun();
+    await Promise.all(this.syncing);
     this.close();
     if (this.mode !== 'pass' || this.carry.length) throw unsupported(`it ended in the ${this.mode === 'pass' ? 'middle of a record' : `${this.mode} part`}`);
     if (!this.ramBlock) throw unsupported('no RAM block list');
@@ -276,6 +282,12 @@ export class RamSplitter {
     this.run = undefined;
     let position = r.first * PAGE;
     let pages = r.pages;
+    this.unsynced += pages.length * PAGE;
+    if (this.unsynced >= WRITEBACK_BYTES) {
+      // the data on its way to the disk while the stream goes on (the checkpoint's fsync then has little left)
+      this.unsynced = 0;
+      this.syncing.push(new Promise<void>((resolve) => fdatasync(this.ramFd, () => resolve())));
+    }
     while (pages.length) {
       let n = writevSync(this.ramFd, pages, position);
       position += n;
