@@ -119,7 +119,7 @@ export class DigestCache {
 }
 
 /** Coarse kernel timestamps advance in ticks of up to 10 ms: a file changed within one of hashing is not trusted. */
-const TICK_MS = 20;
+export const TICK_MS = 20;
 const MAX_ENTRIES = 4096;
 
 interface FileIdentity {
