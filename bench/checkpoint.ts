@@ -42,14 +42,17 @@ export const checkpointBench: Benchmark = {
     const paused: number[] = [];
     const restore: number[] = [];
     const phases: Record<string, number>[] = [];
+    const createPhases: Record<string, number>[] = [];
     const failures: string[] = [];
     let stateBytes = 0;
+    let ramBytes = 0;
     for (let i = 0; i < RUNS + ctx.config.warmup && !ctx.aborted; i++) {
       await ctx.beforeRound();
       const name = `nbb-cp-${i}`;
       try {
         const r = await cps.create(src.config.id, name, { leaveRunning: true });
         stateBytes = r.manifest.files.state?.bytes ?? 0;
+        ramBytes = (r.phases.ramPages ?? 0) * 4096;
         const restored = await cps.restore(name);
         try {
           const before = await lastCount(restored.container);
@@ -65,7 +68,8 @@ export const checkpointBench: Benchmark = {
         paused.push(r.pausedMs ?? NaN);
         restore.push(restored.ms);
         phases.push(restored.phases);
-        ctx.log(`    round ${i + 1 - ctx.config.warmup}: checkpoint ${r.totalMs} ms (guest stopped ${r.pausedMs} ms), restore ${restored.ms} ms ${JSON.stringify(restored.phases)}`);
+        createPhases.push(r.phases);
+        ctx.log(`    round ${i + 1 - ctx.config.warmup}: checkpoint ${r.totalMs} ms (guest stopped ${r.pausedMs} ms) ${JSON.stringify(r.phases)}, restore ${restored.ms} ms ${JSON.stringify(restored.phases)}`);
       } catch (err) {
         failures.push((err as Error).message);
         ctx.log(`    round ${i + 1}: ${(err as Error).message}`);
@@ -73,7 +77,7 @@ export const checkpointBench: Benchmark = {
       }
     }
     const variants = [
-      variant(`checkpoint create (full, ${MEMORY_MIB} MiB, --leave-running)`, 'Checkpoints.create(src, name, { leaveRunning: true })', create, failures, { stateMiB: +(stateBytes / 1024 ** 2).toFixed(1) }),
+      variant(`checkpoint create (full, ${MEMORY_MIB} MiB, --leave-running)`, 'Checkpoints.create(src, name, { leaveRunning: true })', create, failures, { stateKiB: +(stateBytes / 1024).toFixed(1), ramDataMiB: +(ramBytes / 1024 ** 2).toFixed(1), phases: createPhases }),
       variant('  of which the guest was stopped', 'pausedMs of the same', paused, failures),
       variant('restore to running', 'Checkpoints.restore(name): checks, new container, state loaded, HELLO, REIDENTIFY', restore, failures, { phases }),
     ];
@@ -83,7 +87,8 @@ export const checkpointBench: Benchmark = {
     if (r!.stats) checks.push({ variant: r!.name, target: `≤ ${RESTORE_TARGET_MS} ms (median)`, metric: 'median ms', value: r!.stats.median, pass: r!.stats.median <= RESTORE_TARGET_MS });
     const notes = [
       `the source runs \`${COUNTER}\`; each restored copy is checked to go on counting`,
-      'restore phases: checkMs (manifest, host identity, every file against its sha256 — from the verified-digest cache under the state root when unchanged), diskMs (qcow2 → sparse raw writable disk), launchMs (QEMU loads the full stream, resumes, HELLO, REIDENTIFY)',
+      'checkpoint phases: saveMs (stop, the migration stream split into the RAM file and the state file as it arrives; diskMs, the writable disk packed to qcow2 and the log copied, runs at the same time), hashMs (state, disk, log: the RAM file is hashed as it is written), syncMs (fsync; the RAM file\'s starts when it is written)',
+      'restore phases: checkMs (manifest, host identity, every file against its digest — from the verified-digest cache under the state root when unchanged) runs while setupMs + spawnMs (QEMU started with -incoming defer, the RAM file mapped, QMP and a ctl port connected, HELLO sent); then loadMs (the ~75 KB state) beside diskMs (qcow2 → the sparse raw writable disk, in place), resumeMs (cont), helloMs (the resumed guest answers the HELLO), identifyMs (REIDENTIFY); launchMs: from the checks passing to running',
     ];
     return { variants, checks, notes };
   },

@@ -10,7 +10,15 @@ import { qemuBinaryPath } from '../vm/qemu/template-store.js';
 
 /** What a saved guest needs from the host it is restored on: recorded at save, checked at restore. */
 export async function hostIdentity(base: QemuConfig, cache?: DigestCache): Promise<Pick<CheckpointManifest['guest'], 'kernel' | 'initramfs' | 'qemu' | 'accel'>> {
-  const [kernel, initramfs, qemu] = await Promise.all([digestStable(base.kernel, cache), digestStable(base.initrd, cache), qemuVersionString(qemuBinaryPath())]);
+  // `qemu --version` costs a process start (~30-50 ms here): kept per binary while it is unchanged
+  const binary = qemuBinaryPath();
+  const known = async () => {
+    const v = await qemuVersionString(binary);
+    if (v === 'unknown') throw new Error('no version'); // not kept
+    return v;
+  };
+  const version = () => (cache && binary.includes('/') ? cache.about(binary, 'version', known) : known()).catch(() => qemuVersionString(binary));
+  const [kernel, initramfs, qemu] = await Promise.all([digestStable(base.kernel, cache), digestStable(base.initrd, cache), version()]);
   return { kernel, initramfs, qemu, accel: base.accel };
 }
 

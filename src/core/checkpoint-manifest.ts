@@ -11,9 +11,13 @@ import { NestboxError } from './errors.js';
  */
 
 export const CHECKPOINT_FORMAT = 'nestbox-checkpoint';
-export const CHECKPOINT_VERSION = 1;
+/**
+ * 2: the guest's RAM is a file of its own (`ram`, mapped by a restore) and `state` holds the rest
+ * of the migration stream; 1 (refused): RAM inside `state`.
+ */
+export const CHECKPOINT_VERSION = 2;
 /** Files a checkpoint directory may hold (nothing else is accepted on import). */
-export const CHECKPOINT_FILES = { manifest: 'manifest.json', state: 'state', disk: 'rw.qcow2', log: 'log', events: 'events' } as const;
+export const CHECKPOINT_FILES = { manifest: 'manifest.json', state: 'state', ram: 'ram', disk: 'rw.qcow2', log: 'log', events: 'events' } as const;
 export const CHECKPOINT_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 
 export type CheckpointKind = 'full' | 'disk';
@@ -41,6 +45,10 @@ export interface CheckpointManifest {
   cpus: number;
   /** Name of the guest's RAM block in `state` (a template-restored source: `ram`; booted: `microvm.ram`). */
   ramBlock: 'ram' | 'microvm.ram';
+  /**
+   * Size and sha256 of each file; for `ram` the sha256 is of its non-zero 4 KiB pages, each after
+   * its page number (src/core/ram-digest.ts): the same bytes, without hashing the zeros.
+   */
   files: Partial<Record<Exclude<keyof typeof CHECKPOINT_FILES, 'manifest'>, Digest>>;
   /** How long the guest was stopped while it was saved (full), in ms. */
   pausedMs?: number;
@@ -99,6 +107,7 @@ export function parseManifest(text: string, where: string): CheckpointManifest {
   }
   const bad = (what: string) => new CheckpointError(`checkpoint ${where}: manifest.json: ${what}`);
   if (typeof m !== 'object' || m === null || m.format !== CHECKPOINT_FORMAT) throw bad('not a nestbox checkpoint manifest');
+  if (m.version === 1) throw new CheckpointError(`checkpoint ${where}: format version 1 (its RAM inside the state stream), made by an older nestbox; this one reads version ${CHECKPOINT_VERSION} only: create the checkpoint again`, 'CHECKPOINT_FOREIGN');
   if (m.version !== CHECKPOINT_VERSION) throw new CheckpointError(`checkpoint ${where}: format version ${String(m.version)}, this nestbox reads version ${CHECKPOINT_VERSION}`, 'CHECKPOINT_FOREIGN');
   if (!isStr(m.name, 128) || !CHECKPOINT_NAME_RE.test(m.name)) throw bad('invalid name');
   if (m.kind !== 'full' && m.kind !== 'disk') throw bad(`invalid kind ${String(m.kind)}`);
@@ -115,7 +124,9 @@ export function parseManifest(text: string, where: string): CheckpointManifest {
   if (m.guestPid !== undefined && (!Number.isSafeInteger(m.guestPid) || m.guestPid < 1)) throw bad('invalid guest pid');
   if (typeof m.files !== 'object' || m.files === null) throw bad('no file list');
   for (const [k, d] of Object.entries(m.files)) if (!(k in CHECKPOINT_FILES) || k === 'manifest' || !isDigest(d)) throw bad(`invalid file entry ${k}`);
-  if (m.kind === 'full' && !m.files.state) throw bad('a full checkpoint without its state file');
+  if (m.kind === 'full' && (!m.files.state || !m.files.ram)) throw bad('a full checkpoint without its state or RAM file');
+  if (m.kind === 'disk' && (m.files.state || m.files.ram)) throw bad('a disk-only checkpoint with a state or RAM file');
+  if (m.files.ram && m.files.ram.bytes !== m.memoryMiB * 1024 * 1024) throw bad(`the RAM file is ${m.files.ram.bytes} bytes, not the guest's ${m.memoryMiB} MiB`);
   if (!c.readOnly && !m.files.disk) throw bad('no writable disk');
   return m;
 }

@@ -6,13 +6,13 @@ import { ConflictError, NotFoundError } from './errors.js';
 import { Lock } from './lock.js';
 import { isProcessAlive } from './proc.js';
 import { VERSION } from './version.js';
-import { CHECKPOINT_FILES, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, digestFile, digestStable, type CheckpointKind, type CheckpointManifest } from './checkpoint-manifest.js';
+import { CHECKPOINT_FILES, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, digestFile, digestStable, type CheckpointKind, type CheckpointManifest, type Digest } from './checkpoint-manifest.js';
 import { CheckpointStore } from './checkpoint-store.js';
 import { DigestCache } from './digest-cache.js';
 import { agentVersion, checkForeign, foreignness, hostIdentity } from './checkpoint-identity.js';
-import { createContinuation, discard, launchSaved, ramBlockOf, sweepContinuations } from './saved-sandbox.js';
+import { createContinuation, discard, ramBlockOf, spawnSaved, sweepContinuations, type RamBlock } from './saved-sandbox.js';
 import { sandboxFiles } from '../vm/sandbox-files.js';
-import { packDisk, qmpCommand, qmpStatus, quitVm, saveFullState, unpackDisk, checkPackedDisk } from '../vm/qemu/checkpoint-vm.js';
+import { checkPackedDisk, emptyDiskFor, packDisk, qmpCommand, qmpStatus, quitVm, saveFullState, unpackDisk } from '../vm/qemu/checkpoint-vm.js';
 import type { VmBackend } from '../vm/qemu/vm-backend.js';
 
 export interface CheckpointCreateOptions {
@@ -29,6 +29,8 @@ export interface CheckpointResult {
   /** How long the guest was stopped (full checkpoints), ms. */
   pausedMs?: number;
   totalMs: number;
+  /** Where the time went (`NESTBOX_DEBUG=1`): saveMs (state stream and RAM file), hashMs, syncMs; ms. */
+  phases: Record<string, number>;
 }
 
 /**
@@ -80,17 +82,27 @@ export class Checkpoints {
       const file = (n: string) => path.join(tmp, n);
       const files = sandboxFiles(c.dir);
       let pausedMs: number | undefined;
+      const phases: Record<string, number> = {};
+      let ram: { block: RamBlock; digest: Digest } | undefined;
+      let ramSynced: Promise<void> | undefined;
       try {
         if (kind === 'full') {
           const p0 = Date.now();
-          await saveFullState(c.dir, file(CHECKPOINT_FILES.state), wasRunning);
-          try {
+          // the disk and log are copied while the stream is saved: the guest is stopped, its disk flushed
+          const copy = async () => {
+            const t = Date.now();
             if (!c.config.readOnly) await packDisk(files.rwDisk, file(CHECKPOINT_FILES.disk));
             await copyChannelFiles(c.dir, tmp);
-          } catch (err) {
-            if (wasRunning) await qmpCommand(c.dir, 'cont').catch(() => undefined);
-            throw err;
-          }
+            phases.diskMs = Date.now() - t;
+          };
+          const saved = await saveFullState(c.dir, file(CHECKPOINT_FILES.state), file(CHECKPOINT_FILES.ram), c.config.memoryMiB * 1024 * 1024, wasRunning, copy);
+          ram = { block: saved.ramBlock, digest: saved.ramDigest };
+          phases.saveMs = saved.ms;
+          phases.ramPages = saved.pages;
+          phases.stateBytes = saved.stateBytes;
+          // its data on its way to the disk while the guest resumes and the rest is hashed
+          ramSynced = syncFile(file(CHECKPOINT_FILES.ram));
+          ramSynced.catch(() => undefined);
           if (opts.keepStopped) {
             pausedMs = Date.now() - p0;
           } else if (opts.leaveRunning) {
@@ -131,22 +143,33 @@ export class Checkpoints {
           guest: { ...host, agent },
           memoryMiB: c.config.memoryMiB,
           cpus: c.config.cpus,
-          ramBlock: ramBlockOf(c),
+          ramBlock: ram?.block ?? ramBlockOf(c),
           files: {},
           ...(pausedMs !== undefined ? { pausedMs } : {}),
         };
-        for (const key of ['state', 'disk', 'log', 'events'] as const) {
+        // never changed in place: restores map `ram` (privately), and a changed file is refused
+        for (const key of ['state', 'ram', 'disk', 'log', 'events'] as const) await fs.chmod(file(CHECKPOINT_FILES[key]), 0o400).catch(() => undefined);
+        let t = Date.now();
+        for (const key of ['state', 'ram', 'disk', 'log', 'events'] as const) {
           const f = file(CHECKPOINT_FILES[key]);
+          if (key === 'ram') {
+            // hashed as it was written (ram-split.ts)
+            if (ram) await this.digests.recordWritten(f, (manifest.files.ram = ram.digest), 'ram');
+            continue;
+          }
           if (!(await fs.stat(f).then(() => true, () => false))) continue;
           const hashStarted = Date.now();
           manifest.files[key] = await digestFile(f);
           await this.digests.record(f, manifest.files[key], hashStarted);
         }
+        phases.hashMs = Date.now() - t;
         const mf = file(CHECKPOINT_FILES.manifest);
         await fs.writeFile(mf, JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
-        await syncDir(tmp);
+        t = Date.now();
+        await Promise.all([ramSynced, ...(await fs.readdir(tmp)).filter((n) => n !== CHECKPOINT_FILES.ram || !ramSynced).map((n) => syncFile(path.join(tmp, n)))]);
+        phases.syncMs = Date.now() - t;
         await this.store.commit(tmp, name);
-        return { manifest, ...(pausedMs !== undefined ? { pausedMs } : {}), totalMs: Date.now() - t0 };
+        return { manifest, ...(pausedMs !== undefined ? { pausedMs } : {}), totalMs: Date.now() - t0, phases };
       } finally {
         await fs.rm(tmp, { recursive: true, force: true });
       }
@@ -156,8 +179,8 @@ export class Checkpoints {
   }
 
   /** Check a checkpoint can be restored here (manifest, host, image, every file's hash); returns its manifest. */
-  async check(name: string): Promise<CheckpointManifest> {
-    const m = await this.store.manifest(name);
+  async check(name: string, manifest?: CheckpointManifest): Promise<CheckpointManifest> {
+    const m = manifest ?? (await this.store.manifest(name));
     const image = await this.engine.images.resolve(m.image.id).catch(() => undefined);
     const vm = this.engine.backend({ config: m.container } as Container) as VmBackend;
     const base = image ? await vm.config(m.memoryMiB, m.cpus, '/', image, !m.container.readOnly) : undefined;
@@ -178,30 +201,64 @@ export class Checkpoints {
   async restore(name: string, opts: { name?: string } = {}): Promise<{ container: Container; ms: number; phases: Record<string, number> }> {
     const t0 = Date.now();
     await this.sweep();
-    const m = await this.check(name);
+    const m = await this.store.manifest(name);
+    if (m.kind === 'disk') return this.restoreDisk(name, m, opts, t0);
+    const phases: Record<string, number> = {};
+    const dir = this.store.pathOf(name);
+    const file = (n: keyof typeof CHECKPOINT_FILES) => path.join(dir, CHECKPOINT_FILES[n]);
+    // QEMU starts (and waits for the state, reading nothing of it) while the checkpoint is checked
+    const checked = this.check(name, m).then(() => void (phases.checkMs = Date.now() - t0));
+    checked.catch(() => undefined);
+    const image = await this.engine.images.resolve(m.image.id).catch(() => undefined);
+    if (!image) await checked; // says which image is missing
+    const { container: c, lock } = await createContinuation(this.engine, m.container, opts.name ? { name: opts.name } : {});
+    const spawning = (async () => {
+      // the writable disk QEMU is given must exist; it is filled once the checkpoint is checked
+      if (m.files.disk) await emptyDiskFor(file('disk'), sandboxFiles(c.dir).rwDisk);
+      return spawnSaved(this.engine, c, image!, { stateFile: file('state'), ramFile: file('ram'), ramBlock: m.ramBlock, ...(m.guestPid ? { guestPid: m.guestPid } : {}), identity: {} }, lock, phases);
+    })();
+    const [check, spawn] = await Promise.allSettled([checked, spawning]);
+    if (check.status === 'rejected') {
+      // the checkpoint's fault is the error to report, whatever QEMU made of it
+      if (spawn.status === 'fulfilled') await spawn.value.abort();
+      else await discard(this.engine, c).finally(() => lock.release());
+      throw check.reason;
+    }
+    if (spawn.status === 'rejected') {
+      await discard(this.engine, c).finally(() => lock.release());
+      throw spawn.reason;
+    }
+    const t = Date.now();
+    const fill = (async () => {
+      if (m.files.disk) await unpackDisk(file('disk'), sandboxFiles(c.dir).rwDisk, { into: true });
+      await copyChannelFiles(dir, c.dir);
+      phases.diskMs = Date.now() - t;
+    })();
+    const running = await spawn.value.finish(fill);
+    phases.launchMs = Date.now() - t;
+    return { container: running, ms: Date.now() - t0, phases };
+  }
+
+  /** A disk-only checkpoint: a new container on a copy of its writable layer, booted. */
+  private async restoreDisk(name: string, m: CheckpointManifest, opts: { name?: string }, t0: number): Promise<{ container: Container; ms: number; phases: Record<string, number> }> {
+    await this.check(name, m);
     const phases: Record<string, number> = { checkMs: Date.now() - t0 };
-    const image = await this.engine.images.resolve(m.image.id);
     const dir = this.store.pathOf(name);
     const { container: c, lock } = await createContinuation(this.engine, m.container, opts.name ? { name: opts.name } : {});
     try {
       if (m.files.disk) await unpackDisk(path.join(dir, CHECKPOINT_FILES.disk), sandboxFiles(c.dir).rwDisk);
       await copyChannelFiles(dir, c.dir);
+      await fs.writeFile(sandboxFiles(c.dir).events, '', { mode: 0o600 });
+      await fs.rm(path.join(c.dir, 'filling'), { force: true });
     } catch (err) {
       await lock.release();
       await discard(this.engine, c);
       throw err;
     }
     phases.diskMs = Date.now() - t0 - phases.checkMs!;
-    if (m.kind === 'disk') {
-      await fs.writeFile(sandboxFiles(c.dir).events, '', { mode: 0o600 });
-      await fs.rm(path.join(c.dir, 'filling'), { force: true });
-      await lock.release();
-      const started = await this.engine.start(c.config.id);
-      return { container: started.container, ms: Date.now() - t0, phases };
-    }
-    const running = await launchSaved(this.engine, c, image, { stateFile: path.join(dir, CHECKPOINT_FILES.state), ramBlock: m.ramBlock, ...(m.guestPid ? { guestPid: m.guestPid } : {}), identity: {} }, lock);
-    phases.launchMs = Date.now() - t0 - phases.checkMs! - phases.diskMs;
-    return { container: running, ms: Date.now() - t0, phases };
+    await lock.release();
+    const started = await this.engine.start(c.config.id);
+    return { container: started.container, ms: Date.now() - t0, phases };
   }
 
   async list() {
@@ -245,9 +302,7 @@ export async function copyChannelFiles(from: string, to: string): Promise<void> 
   }
 }
 
-async function syncDir(dir: string): Promise<void> {
-  for (const name of await fs.readdir(dir)) {
-    const fh = await fs.open(path.join(dir, name), 'r');
-    await fh.sync().finally(() => fh.close());
-  }
+async function syncFile(file: string): Promise<void> {
+  const fh = await fs.open(file, 'r');
+  await fh.sync().finally(() => fh.close());
 }

@@ -2,6 +2,11 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { digestFile, type Digest } from './checkpoint-manifest.js';
+import { digestRamFile } from './ram-digest.js';
+
+/** What a digest is of: a plain sha256 of the bytes, or a RAM file's digest (ram-digest.ts). */
+export type DigestKind = 'sha256' | 'ram';
+const HASHERS: Record<DigestKind, (file: string) => Promise<Digest>> = { sha256: digestFile, ram: digestRamFile };
 
 /**
  * Verified sha256 digests of large files that rarely change (checkpoint state streams, the guest
@@ -18,16 +23,16 @@ export class DigestCache {
   constructor(readonly dir: string) {}
 
   /** The file's digest: from the cache when its identity still matches, else hashed (and recorded). */
-  async digest(file: string): Promise<Digest> {
-    const before = await identity(file);
+  async digest(file: string, kind: DigestKind = 'sha256'): Promise<Digest> {
+    const before = await identity(file, kind);
     const memoKey = `${file}\0${before.key}`;
     const known = this.memo.get(memoKey);
     if (known) return known;
     const work = this.lookup(before).then(async (hit) => {
       if (hit) return hit;
       const startedNs = BigInt(Date.now() - TICK_MS) * 1_000_000n;
-      const d = await digestFile(file);
-      const after = await identity(file);
+      const d = await HASHERS[kind](file);
+      const after = await identity(file, kind);
       if (after.key === before.key && before.ctimeNs < startedNs && d.bytes === before.size) await this.store(before, d);
       return d;
     });
@@ -37,14 +42,52 @@ export class DigestCache {
   }
 
   /** Record a digest the caller just computed from the file's bytes (e.g. of a file it wrote). */
-  async record(file: string, d: Digest, hashStartedMs: number): Promise<void> {
-    const id = await identity(file);
+  async record(file: string, d: Digest, hashStartedMs: number, kind: DigestKind = 'sha256'): Promise<void> {
+    const id = await identity(file, kind);
     if (id.size !== d.bytes || id.ctimeNs >= BigInt(hashStartedMs - TICK_MS) * 1_000_000n) return;
     await this.store(id, d);
   }
 
+  /**
+   * Record the digest of a file the caller wrote itself, from the bytes it wrote, once it has
+   * finished writing and closed it (its last change), in a directory only it writes: the file's
+   * identity now is the one those bytes have. (`record` cannot serve: the bytes were hashed while
+   * they were written, so the file changed after hashing began.)
+   */
+  async recordWritten(file: string, d: Digest, kind: DigestKind): Promise<void> {
+    const id = await identity(file, kind);
+    if (id.size === d.bytes) await this.store(id, d);
+  }
+
+  /**
+   * A fact about a file that only its bytes decide (`what`, e.g. a binary's `--version` line),
+   * kept like a digest: believed while the file's identity is unchanged, else `compute`d again.
+   */
+  async about(file: string, what: string, compute: () => Promise<string>): Promise<string> {
+    const id = await identity(file, 'sha256');
+    const entry = path.join(this.dir, createHash('sha256').update(`${id.dev}:${id.ino}:about:${what}`).digest('hex').slice(0, 32));
+    const text = await fs.readFile(entry, 'utf8').catch(() => undefined);
+    try {
+      const e = text ? (JSON.parse(text) as { key?: unknown; value?: unknown }) : undefined;
+      if (e && e.key === id.key && typeof e.value === 'string' && e.value.length <= 4096) return e.value;
+    } catch {
+      // recompute
+    }
+    const value = await compute();
+    if ((await identity(file, 'sha256')).key === id.key) {
+      try {
+        await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
+        await fs.writeFile(`${entry}.tmp-${process.pid}`, JSON.stringify({ key: id.key, value }), { mode: 0o600 });
+        await fs.rename(`${entry}.tmp-${process.pid}`, entry);
+      } catch {
+        // an unwritable cache only costs time
+      }
+    }
+    return value;
+  }
+
   private entryPath(id: FileIdentity): string {
-    return path.join(this.dir, createHash('sha256').update(`${id.dev}:${id.ino}`).digest('hex').slice(0, 32));
+    return path.join(this.dir, createHash('sha256').update(`${id.dev}:${id.ino}${id.kind === 'sha256' ? '' : `:${id.kind}`}`).digest('hex').slice(0, 32));
   }
 
   private async lookup(id: FileIdentity): Promise<Digest | undefined> {
@@ -76,19 +119,21 @@ export class DigestCache {
 }
 
 /** Coarse kernel timestamps advance in ticks of up to 10 ms: a file changed within one of hashing is not trusted. */
-const TICK_MS = 20;
+export const TICK_MS = 20;
 const MAX_ENTRIES = 4096;
 
 interface FileIdentity {
   key: string;
+  kind: DigestKind;
   dev: bigint;
   ino: bigint;
   size: number;
   ctimeNs: bigint;
 }
 
-async function identity(file: string): Promise<FileIdentity> {
+async function identity(file: string, kind: DigestKind): Promise<FileIdentity> {
   const st = await fs.stat(file, { bigint: true });
   const size = Number(st.size);
-  return { key: `${st.dev}:${st.ino}:${size}:${st.mtimeNs}:${st.ctimeNs}`, dev: st.dev, ino: st.ino, size, ctimeNs: st.ctimeNs };
+  // the kind is part of the key: the two digests of one file are different values
+  return { key: `${st.dev}:${st.ino}:${size}:${st.mtimeNs}:${st.ctimeNs}${kind === 'sha256' ? '' : `:${kind}`}`, kind, dev: st.dev, ino: st.ino, size, ctimeNs: st.ctimeNs };
 }

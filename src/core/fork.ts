@@ -7,13 +7,11 @@ import { ConflictError, InvalidArgumentError } from './errors.js';
 import { Lock } from './lock.js';
 import { isProcessAlive, procStartTime } from './proc.js';
 import { checkable, copyChannelFiles } from './checkpoints.js';
-import { createContinuation, discard, launchSaved, newMachineId, processesRootedAt, ramBlockOf, sweepContinuations } from './saved-sandbox.js';
+import { createContinuation, discard, launchSaved, newMachineId, processesRootedAt, sweepContinuations } from './saved-sandbox.js';
 import { sandboxFiles } from '../vm/sandbox-files.js';
 import { killMonitor } from '../vm/qemu/checkpoint-launch.js';
 import { qmpCommand, qmpStatus, saveFullState } from '../vm/qemu/checkpoint-vm.js';
-import { makeForkImage, nicMacsOf, transientNics } from '../vm/qemu/fork-image.js';
 import { copySparse } from '../vm/qemu/template-build.js';
-import type { VmBackend } from '../vm/qemu/vm-backend.js';
 
 export interface ForkOptions {
   count?: number;
@@ -35,9 +33,9 @@ const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 /**
  * `nestbox fork`: N running copies of a running VM container, sharing its memory copy-on-write
- * (docs/checkpoints.md). The source is stopped while its full state and writable disk are saved,
- * then resumes; a helper QEMU turns the state into a RAM file plus device state; each copy is a
- * new container (own id, directory, writable layer) whose QEMU maps that RAM file privately, and
+ * (docs/checkpoints.md). The source is stopped while its full state (its RAM as a file, the rest
+ * as a stream: ram-split.ts) and writable disk are saved, then resumes; each copy is a new
+ * container (own id, directory, writable layer) whose QEMU maps that RAM file privately, and
  * REIDENTIFY gives it its own hostname (its name), machine-id, clock and entropy.
  */
 export async function fork(engine: Engine, ref: string, opts: ForkOptions = {}): Promise<ForkResult> {
@@ -62,14 +60,12 @@ export async function fork(engine: Engine, ref: string, opts: ForkOptions = {}):
     checkableForFork(c);
     const wasRunning = c.state.status === 'running';
     const image = await engine.images.resolve(c.config.imageId);
-    const vm = engine.backend(c) as VmBackend;
-    const base = await vm.config(c.config.memoryMiB, c.config.cpus, '/', image, !c.config.readOnly);
-    const macs = await nicMacsOf(c.state.pid!);
     tmp = await forkTempDir(engine, wasRunning ? c.config.id : undefined);
     const f = (n: string) => path.join(tmp!, n);
-    // 1. the source stopped: its full state, its writable disk and log, at one instant
+    // 1. the source stopped: its full state (RAM as a file, the rest as a stream), its writable
+    // disk and log, at one instant
     const p0 = Date.now();
-    await saveFullState(c.dir, f('full'), wasRunning);
+    const { ramBlock } = await saveFullState(c.dir, f('state'), f(FORK_RAM), c.config.memoryMiB * 1024 * 1024, wasRunning);
     try {
       if (!c.config.readOnly) await copySparse(sandboxFiles(c.dir).rwDisk, f('rw.ext4'));
       await copyChannelFiles(c.dir, tmp);
@@ -77,11 +73,9 @@ export async function fork(engine: Engine, ref: string, opts: ForkOptions = {}):
       if (wasRunning) await qmpCommand(c.dir, 'cont');
     }
     const pausedMs = Date.now() - p0;
-    // 2. the fork image: RAM as a file, device state without it
-    const ramBlock = ramBlockOf(c);
-    await makeForkImage({ ...base, dir: tmp, nics: transientNics(macs) }, ramBlock, f('full'), f(FORK_RAM), f('state'));
-    await fs.rm(f('full'), { force: true });
-    // 3. the copies
+    // never written again: every copy maps it privately
+    await fs.chmod(f(FORK_RAM), 0o400);
+    // 2. the copies
     for (const name of names) {
       const machineId = newMachineId();
       const { container: copy, lock: copyLock } = await createContinuation(engine, c.config, { name, hostname: name, machineId, keepNetwork: true });

@@ -10,7 +10,7 @@ import { isProcessAlive, procStartTime } from './proc.js';
 import type { Identity } from '../guest/messages.js';
 import type { ImageRecord } from '../image/types.js';
 import { sandboxFiles } from '../vm/sandbox-files.js';
-import { killMonitor, launchFromState, reidentify } from '../vm/qemu/checkpoint-launch.js';
+import { killMonitor, spawnIncoming, type Incoming } from '../vm/qemu/checkpoint-launch.js';
 import type { QemuConfig } from '../vm/qemu/command.js';
 import { RESTORED_TB_MIB } from '../vm/qemu/restore.js';
 import { vmNics, type VmBackend } from '../vm/qemu/vm-backend.js';
@@ -50,9 +50,10 @@ export async function createContinuation(engine: Engine, from: ContainerConfig, 
 }
 
 export interface SavedState {
+  /** The saved stream without the guest RAM's pages (src/vm/qemu/ram-split.ts). */
   stateFile: string;
-  /** The RAM is this file, mapped privately (a fork image); absent: the RAM is in the stream. */
-  ramFile?: string;
+  /** The guest RAM: this file, mapped privately (copy-on-write: it is never written). */
+  ramFile: string;
   /** Name of the saver's RAM block: `ram` (a sandbox restored from a template), `microvm.ram` (booted). */
   ramBlock: RamBlock;
   /** Main process pid in the guest. */
@@ -67,45 +68,83 @@ export interface SavedState {
  * loads it, the guest resumes, REIDENTIFY gives it the clock, fresh entropy and (fork) a new
  * identity, and the container is `running`. On failure the container is removed.
  */
-export async function launchSaved(engine: Engine, c: Container, image: ImageRecord, saved: SavedState, lock: Lock): Promise<Container> {
-  try {
-    const { config: base, guestNet } = await savedSandboxSetup(engine, c, image);
-    // RAM in the stream: loaded into a private mapping of an empty sparse file (anonymous memory
-    // under the saver's RAM block name), unlinked once QEMU has it
-    const zero = path.join(c.dir, 'ram.zero');
-    if (!saved.ramFile) {
-      await fs.writeFile(zero, '', { mode: 0o600 });
-      await fs.truncate(zero, c.config.memoryMiB * 1024 * 1024);
-    }
-    const launched = await launchFromState(
-      { ...base, ramFile: { path: saved.ramFile ?? zero, share: false, id: saved.ramBlock }, ...(saved.ramFile && base.accel === 'tcg' ? { tbMiB: RESTORED_TB_MIB } : {}) },
-      { stateFile: saved.stateFile, ignoreShared: !!saved.ramFile, expectAgent: 'running', helloTimeoutMs: HELLO_MS },
-    ).finally(() => fs.rm(zero, { force: true }));
-    try {
-      await reidentify(launched.channel, { ...saved.identity, ...(saved.network && guestNet.length ? { net: guestNet } : {}) });
-    } catch (err) {
-      await killMonitor(launched);
-      throw err;
-    } finally {
-      await launched.channel.close();
-    }
-    const running = await engine.store.saveState(c, {
-      status: 'running',
-      pid: launched.pid,
-      ...(launched.pidStart ? { pidStart: launched.pidStart } : {}),
-      accel: base.accel,
-      startedAt: new Date().toISOString(),
-      ...(saved.guestPid ? { guestPid: saved.guestPid } : {}),
-      restartCount: 0,
-    });
-    await fs.rm(path.join(c.dir, FILLING), { force: true });
-    return running;
-  } catch (err) {
+export async function launchSaved(engine: Engine, c: Container, image: ImageRecord, saved: SavedState, lock: Lock, phases: Record<string, number> = {}): Promise<Container> {
+  return (await spawnSaved(engine, c, image, saved, lock, phases)).finish();
+}
+
+/** A continuation whose QEMU waits for its state (spawnSaved). */
+export interface SpawnedSaved {
+  /** Load the state while `alongside` runs (e.g. filling the writable disk), resume, and the container runs. */
+  finish(alongside?: Promise<unknown>): Promise<Container>;
+  /** Give up: the QEMU is ended and the container removed. */
+  abort(): Promise<void>;
+}
+
+/**
+ * The first half of launchSaved: `c`'s QEMU started and waiting for the saved state, which it has
+ * not read yet (its writable disk need only exist: it is not read before the guest resumes). A
+ * restore starts it while it still checks the checkpoint. On failure the container is removed.
+ */
+export async function spawnSaved(engine: Engine, c: Container, image: ImageRecord, saved: SavedState, lock: Lock, phases: Record<string, number> = {}): Promise<SpawnedSaved> {
+  const failed = async (err: unknown): Promise<never> => {
     await discard(engine, c);
-    throw err instanceof BackendError ? err : new BackendError(`start container ${c.config.name} from saved state: ${(err as Error).message}`, 'RESTORE_FAILED');
-  } finally {
     await lock.release();
+    throw err instanceof BackendError ? err : new BackendError(`start container ${c.config.name} from saved state: ${(err as Error).message}`, 'RESTORE_FAILED');
+  };
+  let base: QemuConfig;
+  let incoming: Incoming;
+  try {
+    const t = Date.now();
+    const setup = await savedSandboxSetup(engine, c, image);
+    base = setup.config;
+    phases.setupMs = Date.now() - t;
+    // the RAM file mapped privately under the saver's RAM block name; the stream has no pages for it
+    incoming = await spawnIncoming(
+      { ...base, ramFile: { path: saved.ramFile, share: false, id: saved.ramBlock }, ...(base.accel === 'tcg' ? { tbMiB: RESTORED_TB_MIB } : {}) },
+      {
+        stateFile: saved.stateFile,
+        ignoreShared: false,
+        expectAgent: 'running',
+        helloTimeoutMs: HELLO_MS,
+        identity: { ...saved.identity, ...(saved.network && setup.guestNet.length ? { net: setup.guestNet } : {}) },
+        phases,
+      },
+    );
+  } catch (err) {
+    return failed(err);
   }
+  return {
+    async abort() {
+      await incoming.abort();
+      await discard(engine, c);
+      await lock.release();
+    },
+    async finish(alongside) {
+      try {
+        // both settled before anything is undone (the other may still be writing in the directory)
+        const [loaded, other] = await Promise.allSettled([incoming.load(), alongside]);
+        if (loaded.status === 'rejected') throw loaded.reason;
+        if (other.status === 'rejected') throw other.reason;
+        const launched = await incoming.resume();
+        await launched.channel.close();
+        const running = await engine.store.saveState(c, {
+          status: 'running',
+          pid: launched.pid,
+          ...(launched.pidStart ? { pidStart: launched.pidStart } : {}),
+          accel: base.accel,
+          startedAt: new Date().toISOString(),
+          ...(saved.guestPid ? { guestPid: saved.guestPid } : {}),
+          restartCount: 0,
+        });
+        await fs.rm(path.join(c.dir, FILLING), { force: true });
+        await lock.release();
+        return running;
+      } catch (err) {
+        await incoming.abort();
+        return failed(err);
+      }
+    },
+  };
 }
 
 /**

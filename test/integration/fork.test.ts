@@ -115,15 +115,17 @@ test('fork refuses what it cannot do: a stopped container, a taken name, a bad c
 
 test('kill -9 of the CLI mid-fork: the source keeps running, nothing half-made is listed, the next fork sweeps the rest', async () => {
   const before = new Set((await psJson()).map((c) => c.ID));
-  // killed while the source is stopped (its state being saved), then while the fork image is made
-  for (const [file, delayMs] of [['full', 0], ['qemu.err', 300]] as const) {
-    const cli = spawn(NESTBOX, ['--root', root.dir, 'fork', 'src', '--count', '3', '--name-prefix', `k${file.length}-`], { stdio: 'ignore' });
+  // killed while the source is stopped (its state being saved), then while a copy is being made
+  const containersDir = path.join(root.dir, 'containers');
+  const saving = () => existsSync(forksDir) && readdirSync(forksDir).some((n) => existsSync(path.join(forksDir, n, 'state')));
+  const copying = () => readdirSync(containersDir).some((n) => existsSync(path.join(containersDir, n, 'filling')));
+  for (const [prefix, started] of [['ks-', saving], ['kc-', copying]] as const) {
+    const cli = spawn(NESTBOX, ['--root', root.dir, 'fork', 'src', '--count', '3', '--name-prefix', prefix], { stdio: 'ignore' });
     const deadline = Date.now() + 30_000;
-    while (!(existsSync(forksDir) && readdirSync(forksDir).some((n) => existsSync(path.join(forksDir, n, file))))) {
+    while (!started()) {
       assert.ok(Date.now() < deadline, 'the fork never started');
       await sleep(2);
     }
-    await sleep(delayMs);
     cli.kill('SIGKILL');
     await new Promise((r) => cli.once('close', r));
   }

@@ -17,7 +17,7 @@ export function register(program: Command): void {
     .option('--disk-only', 'only the writable layer (restoring boots a fresh guest on it)')
     .action(async (ref: string, name: string, flags: { leaveRunning?: boolean; diskOnly?: boolean }, cmd: Command) => {
       const r = await new Checkpoints(await getEngine(cmd)).create(ref, name, flags);
-      if (process.env.NESTBOX_DEBUG && process.env.NESTBOX_DEBUG !== '0') process.stderr.write(`nestbox: checkpoint ${name}: ${r.totalMs} ms${r.pausedMs !== undefined ? `, guest stopped ${r.pausedMs} ms` : ''}\n`);
+      if (process.env.NESTBOX_DEBUG && process.env.NESTBOX_DEBUG !== '0') process.stderr.write(`nestbox: checkpoint ${name}: ${r.totalMs} ms${r.pausedMs !== undefined ? `, guest stopped ${r.pausedMs} ms` : ''} ${JSON.stringify(r.phases)}\n`);
       out(name);
     });
 

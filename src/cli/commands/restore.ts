@@ -11,7 +11,7 @@ export function register(program: Command): void {
     .option('--name <name>', 'name of the new container')
     .action(async (name: string, flags: { name?: string }, cmd: Command) => {
       const r = await new Checkpoints(await getEngine(cmd)).restore(name, flags.name ? { name: flags.name } : {});
-      if (process.env.NESTBOX_DEBUG && process.env.NESTBOX_DEBUG !== '0') process.stderr.write(`nestbox: restored in ${r.ms} ms\n`);
+      if (process.env.NESTBOX_DEBUG && process.env.NESTBOX_DEBUG !== '0') process.stderr.write(`nestbox: restored in ${r.ms} ms ${JSON.stringify(r.phases)}\n`);
       out(r.container.config.id);
     });
 }

@@ -18,6 +18,11 @@ const UNLIMITED = { 'max-bandwidth': 64 * 1024 ** 3, 'downtime-limit': 60_000 };
 
 export interface StateOptions {
   /**
+   * Work to do while the VM is stopped, at the same time as the stream is saved (a checkpoint
+   * copies the writable disk: stopping drained and flushed it). Settled before this returns.
+   */
+  alongside?: () => Promise<unknown>;
+  /**
    * Leave RAM in shared memory-backend-files out of the stream (x-ignore-shared; default true:
    * templates). false: a full stream with RAM (checkpoints). Saver and loader must agree.
    */
@@ -31,32 +36,56 @@ interface MigrateInfo {
   'error-desc'?: string;
 }
 
+/** Where a saved stream goes: a new file, or a consumer of the socket QEMU writes it to. */
+export type StateSink = string | ((sock: net.Socket) => Promise<void>);
+
 /**
- * Stop the VM and write its device state to `out`. QEMU can only migrate to a named fd (which
- * needs SCM_RIGHTS, which Node lacks) or connect to a socket: the host listens on a socket in
- * `dir`, QEMU's chroot, which QEMU (dropped to `nobody`) may enter only while this runs. The
- * VM stays stopped afterwards.
+ * Stop the VM and write its device state to `out` (a file, or a consumer of the stream). QEMU can
+ * only migrate to a named fd (which needs SCM_RIGHTS, which Node lacks) or connect to a socket:
+ * the host listens on a socket in `dir`, QEMU's chroot, which QEMU (dropped to `nobody`) may
+ * enter only while this runs. The VM stays stopped afterwards.
  */
-export async function saveDeviceState(qmp: QmpClient, dir: string, out: string, timeoutMs = 30_000, opts: StateOptions = {}): Promise<{ bytes: number; ms: number }> {
+export async function saveDeviceState(qmp: QmpClient, dir: string, out: StateSink, timeoutMs = 30_000, opts: StateOptions = {}): Promise<{ bytes: number; ms: number }> {
   const t0 = Date.now();
   await qmp.execute('migrate-set-capabilities', ignoreShared(opts.ignoreShared ?? true));
   await qmp.execute('migrate-set-parameters', UNLIMITED);
   await qmp.execute('stop');
+  const side = opts.alongside?.();
+  side?.catch(() => undefined);
+  try {
+    const saved = await saveStopped(qmp, dir, out, timeoutMs, t0);
+    await side;
+    return saved;
+  } finally {
+    await side?.catch(() => undefined);
+  }
+}
+
+async function saveStopped(qmp: QmpClient, dir: string, out: StateSink, timeoutMs: number, t0: number): Promise<{ bytes: number; ms: number }> {
   const sockPath = path.join(dir, SAVE_SOCKET);
   await fs.rm(sockPath, { force: true });
-  const file = createWriteStream(out, { flags: 'wx', mode: 0o600 });
+  const file = typeof out === 'string' ? createWriteStream(out, { flags: 'wx', mode: 0o600 }) : undefined;
   const server = net.createServer();
-  let accepted = false;
+  let accepted: net.Socket | undefined;
+  let bytes = 0;
   const received = new Promise<void>((resolve, reject) => {
-    file.once('error', reject);
+    file?.once('error', reject);
     server.once('error', reject);
     server.on('connection', (sock) => {
       if (accepted) return void sock.destroy(); // one stream only
-      accepted = true;
+      accepted = sock;
       server.close();
-      sock.once('error', reject);
-      sock.pipe(file);
-      file.once('finish', resolve);
+      sock.on('data', (d: Buffer) => (bytes += d.length));
+      if (file) {
+        sock.once('error', reject);
+        sock.pipe(file);
+        file.once('finish', resolve);
+      } else {
+        (out as (s: net.Socket) => Promise<void>)(sock).then(resolve, (err: unknown) => {
+          sock.destroy();
+          reject(err);
+        });
+      }
     });
   });
   received.catch(() => undefined);
@@ -70,7 +99,13 @@ export async function saveDeviceState(qmp: QmpClient, dir: string, out: string, 
     for (;;) {
       const info = await qmp.execute<MigrateInfo>('query-migrate');
       if (info.status === 'completed') break;
-      if (info.status === 'failed' || info.status === 'cancelled') throw new BackendError(`save VM state: migration ${info.status}${info['error-desc'] ? `: ${info['error-desc']}` : ''}`, 'SNAPSHOT_FAILED');
+      if (info.status === 'failed' || info.status === 'cancelled') {
+        // a consumer that refused the stream says why
+        await Promise.race([received, sleep(100)]).catch((err: Error) => {
+          throw new BackendError(`save VM state: ${err.message}`, 'SNAPSHOT_FAILED');
+        });
+        throw new BackendError(`save VM state: migration ${info.status}${info['error-desc'] ? `: ${info['error-desc']}` : ''}`, 'SNAPSHOT_FAILED');
+      }
       if (Date.now() > deadline) throw new BackendError(`save VM state: not done within ${timeoutMs} ms`, 'SNAPSHOT_FAILED');
       await sleep(5);
     }
@@ -79,11 +114,13 @@ export async function saveDeviceState(qmp: QmpClient, dir: string, out: string, 
     await Promise.race([received, late]).finally(() => clearTimeout(timer));
   } finally {
     server.close();
-    file.destroy();
+    accepted?.destroy();
+    file?.destroy();
     await fs.chmod(dir, mode);
     await fs.rm(sockPath, { force: true });
   }
-  const fh = await fs.open(out, 'r');
+  if (!file) return { bytes, ms: Date.now() - t0 };
+  const fh = await fs.open(out as string, 'r');
   try {
     await fh.sync();
     return { bytes: (await fh.stat()).size, ms: Date.now() - t0 };
