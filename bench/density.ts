@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Container } from '../src/core/container.js';
 import type { Engine } from '../src/core/engine.js';
-import { smapsRollup } from './lib/procfs.js';
+import { cpuSeconds, smapsRollup } from './lib/procfs.js';
 import { summarize } from './lib/stats.js';
 import type { Benchmark, Check, VariantResult } from './lib/types.js';
 
@@ -81,17 +81,34 @@ export const densityBench: Benchmark = {
     }, () => ctx.aborted);
     const startAllSec = (Date.now() - s0) / 1000;
     ctx.log(`    ${startTimes.length} of ${N} started in ${startAllSec.toFixed(1)} s; idling ${IDLE_SEC} s`);
+    const cs = (await Promise.all(started.map((c) => engine.inspect(c.config.id)))).filter((c) => c.state.pid);
+    // the CPU the idle guests take together: QEMU CPU time over the idle window, in host cores
+    const cpu0 = cs.map((c) => cpuSeconds(c.state.pid!));
+    const i0 = performance.now();
     await sleep(IDLE_SEC * 1000);
-    const cs = await Promise.all(started.map((c) => engine.inspect(c.config.id)));
-    const pss = cs.map((c) => (smapsRollup(c.state.pid!).Pss ?? 0) / 1024);
+    const idleCores = cs.reduce((sum, c, i) => sum + (cpuSeconds(c.state.pid!) - cpu0[i]!), 0) / ((performance.now() - i0) / 1000);
+    const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+    const rollups = cs.map((c) => smapsRollup(c.state.pid!));
+    const pss = rollups.map((r) => (r.Pss ?? 0) / 1024);
     const availUp = memAvailableMiB();
     const execs = await pooled(cs, PARALLEL, (c) => execEcho(engine, c).catch((err: Error) => (failures.push(err.message), NaN)), () => ctx.aborted);
     const execOk = execs.filter((x) => Number.isFinite(x));
     const pssSum = pss.reduce((a, b) => a + b, 0);
     const dropMiB = availBefore - availUp;
-    ctx.log(`    PSS sum ${pssSum.toFixed(0)} MiB, MemAvailable dropped ${dropMiB.toFixed(0)} MiB; ${execOk.length}/${cs.length} answered exec`);
+    ctx.log(`    PSS sum ${pssSum.toFixed(0)} MiB, MemAvailable dropped ${dropMiB.toFixed(0)} MiB; idle QEMUs took ${idleCores.toFixed(2)} cores (load ${load}); ${execOk.length}/${cs.length} answered exec`);
     await removeAll();
-    const extra = { sandboxes: N, startedOk: startTimes.length, startAllSec: +startAllSec.toFixed(1), parallel: PARALLEL, pssSumMiB: +pssSum.toFixed(0), memAvailableDropMiB: +dropMiB.toFixed(0), answeredExec: execOk.length };
+    const extra = {
+      sandboxes: N,
+      startedOk: startTimes.length,
+      startAllSec: +startAllSec.toFixed(1),
+      parallel: PARALLEL,
+      pssSumMiB: +pssSum.toFixed(0),
+      pssAnonSumMiB: +(rollups.reduce((a, r) => a + (r.Pss_Anon ?? 0), 0) / 1024).toFixed(0),
+      memAvailableDropMiB: +dropMiB.toFixed(0),
+      idleCores: +idleCores.toFixed(3),
+      loadAverage: load,
+      answeredExec: execOk.length,
+    };
     const variants = [
       variant(`start one sandbox (of ${N}, ${PARALLEL} at a time)`, 'engine.create + engine.start (busybox sleep, restored from the template)', 'ms', startTimes, failures, extra),
       variant(`exec echo ok with ${N} up`, 'engine.exec(c, echo ok) in each idle sandbox', 'ms', execOk, failures),
@@ -100,6 +117,7 @@ export const densityBench: Benchmark = {
     const checks: Check[] = [{ variant: variants[1]!.name, target: `all ${N} answer exec`, metric: 'answered', value: execOk.length, pass: execOk.length === N }];
     const notes = [
       `${N} sandboxes up at once (${MEMORY_MIB} MiB, 1 CPU each): started in ${startAllSec.toFixed(1)} s (${PARALLEL} at a time); host memory: PSS sum ${pssSum.toFixed(0)} MiB, MemAvailable dropped ${dropMiB.toFixed(0)} MiB`,
+      `idle, the ${cs.length} QEMUs took ${idleCores.toFixed(2)} host cores together over ${IDLE_SEC} s (load average then: ${load})`,
       'MemAvailable is machine-wide: other users of the machine move it too',
     ];
     return { variants, checks, notes };

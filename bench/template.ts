@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TCG_TB_MIB } from '../src/vm/qemu/command.js';
 import { interleave } from './lib/interleave.js';
-import { smapsRollup } from './lib/procfs.js';
+import { cpuSeconds, smapsRollup } from './lib/procfs.js';
 import { summarize } from './lib/stats.js';
 import type { BenchContext } from './lib/context.js';
 import type { Benchmark, Check, VariantResult } from './lib/types.js';
@@ -18,8 +18,16 @@ const IDLE_SEC = Number(process.env.BENCH_TEMPLATE_IDLE_SEC ?? 30);
 export const START_TARGET = 0.2;
 export const PSS_TARGET_MIB = 30;
 
+interface IdleResult {
+  samples: number[];
+  startSec: number;
+  anonMiB: number[];
+  /** CPU time of each QEMU from its start to the PSS reading (restore, RUN of `sleep`, the idle time). */
+  cpuSec: number[];
+}
+
 /** Start `n` idle sandboxes from the template, let them idle, read every QEMU's PSS at once. */
-async function idlePss(ctx: BenchContext, n: number, tbMiB: number | undefined, tag: string): Promise<{ samples: number[]; startSec: number; anonMiB: number[] }> {
+async function idlePss(ctx: BenchContext, n: number, tbMiB: number | undefined, tag: string): Promise<IdleResult> {
   const names = Array.from({ length: n }, (_, i) => `nbb-tpl-${tag}-${i + 1}`);
   ctx.defer(`rm -f ${tag} sandboxes`, () => ctx.nb(['rm', '-f', ...names]).catch(() => undefined));
   const saved = process.env.NESTBOX_TEMPLATE_TB_MIB;
@@ -44,13 +52,14 @@ async function idlePss(ctx: BenchContext, n: number, tbMiB: number | undefined, 
     }
     await sleep(IDLE_SEC * 1000);
     const rollups = pids.map((pid) => smapsRollup(pid));
-    return { samples: rollups.map((r) => (r.Pss ?? 0) / 1024), startSec, anonMiB: rollups.map((r) => (r.Pss_Anon ?? 0) / 1024) };
+    const cpuSec = pids.map((pid) => cpuSeconds(pid));
+    return { samples: rollups.map((r) => (r.Pss ?? 0) / 1024), startSec, anonMiB: rollups.map((r) => (r.Pss_Anon ?? 0) / 1024), cpuSec };
   } finally {
     await ctx.nb(['rm', '-f', ...names]);
   }
 }
 
-function pssVariant(name: string, command: string, r: { samples: number[]; startSec: number; anonMiB: number[] }): VariantResult {
+function pssVariant(name: string, command: string, r: IdleResult): VariantResult {
   const stats = summarize(r.samples);
   return {
     name,
@@ -59,9 +68,11 @@ function pssVariant(name: string, command: string, r: { samples: number[]; start
     samples: r.samples,
     failures: [],
     ...(stats ? { stats } : {}),
-    extra: { startAllSec: r.startSec, pssAnonMiB: r.anonMiB, totalPssMiB: r.samples.reduce((a, b) => a + b, 0) },
+    extra: { startAllSec: r.startSec, pssAnonMiB: r.anonMiB, totalPssMiB: r.samples.reduce((a, b) => a + b, 0), qemuCpuSec: r.cpuSec },
   };
 }
+
+const median = (xs: number[]) => summarize(xs.filter(Number.isFinite))?.median ?? NaN;
 
 export const templateBench: Benchmark = {
   id: 'template',
@@ -106,6 +117,7 @@ export const templateBench: Benchmark = {
     const notes = [
       `template ${key}: RAM file mapped privately by every restored sandbox; device state loaded by QMP migrate-incoming`,
       `starting all ${SANDBOXES} restored sandboxes one after another took ${dflt.startSec.toFixed(1)} s (default cache) and ${small.startSec.toFixed(1)} s (small cache)`,
+      `QEMU CPU time per sandbox from its start to the reading (restore, RUN, ${IDLE_SEC} s idle), median: ${median(dflt.cpuSec).toFixed(2)} s (default cache), ${median(small.cpuSec).toFixed(2)} s (small cache); CPU time, unlike wall time, hardly moves with other users' load`,
       'PSS splits the template RAM pages a sandbox has not written among every sandbox mapping them: the more sandboxes, the less each pays',
       "TCG's code cache is per QEMU and starts empty after a restore; an idle guest fills whatever size it is given",
     ];

@@ -11,6 +11,19 @@ export function smapsRollup(pid: number): Record<string, number> {
   return out;
 }
 
+/** CPU time (user + system) of `pid` in seconds, or NaN once it is gone. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+/** USER_HZ: 100 on Linux x86. */
+const CLK_TCK = 100;
+
 export function pids(): number[] {
   return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number);
 }

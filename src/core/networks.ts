@@ -10,6 +10,7 @@ import { promises as fs, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { readJson, writeJsonAtomic } from './atomic.js';
+import { withLock } from './lock.js';
 import { ConflictError, InvalidArgumentError, NotFoundError } from './errors.js';
 import { contains, formatIp, formatSubnet, gatewayOf, lastHost, macFor, overlaps, parseIp, parseSubnet, type Subnet } from '../net/ipv4.js';
 import { deleteLink, hostRoutes, linkExists } from '../net/links.js';
@@ -44,6 +45,12 @@ export interface Endpoint {
 export const bridgeName = (n: Pick<NetworkRecord, 'id'>) => `nbr-${n.id.slice(0, 8)}`;
 export const prefixOf = (n: Pick<NetworkRecord, 'subnet'>) => Number(n.subnet.split('/')[1]);
 
+export interface NetworkOptions {
+  subnet?: string;
+  internal?: boolean;
+  labels?: Record<string, string>;
+}
+
 export function checkNetworkName(name: string): void {
   if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/.test(name)) {
     throw new InvalidArgumentError(`invalid network name "${name}": use letters, digits, _ . - (starting with a letter or digit)`);
@@ -60,10 +67,19 @@ export class NetworkStore {
   private names = () => path.join(this.dir, 'names');
   netDir = (id: string) => path.join(this.dir, id);
 
-  async create(name: string, opts: { subnet?: string; internal?: boolean; labels?: Record<string, string> } = {}): Promise<NetworkRecord> {
+  async create(name: string, opts: NetworkOptions = {}): Promise<NetworkRecord> {
     checkNetworkName(name);
     if (name === 'none' || name === 'host') throw new InvalidArgumentError(`network name "${name}" is reserved`);
+    return withLock(this.root, `network ${name}`, () => this.createLocked(name, opts));
+  }
+
+  /**
+   * Under the name's lock: every creator holds it from claiming the name to writing the record, so
+   * a name without a record seen under the lock was left by a creator that died in between.
+   */
+  private async createLocked(name: string, opts: NetworkOptions): Promise<NetworkRecord> {
     await fs.mkdir(this.names(), { recursive: true, mode: 0o700 });
+    await this.dropHalfMade(name);
     const id = randomBytes(32).toString('hex');
     try {
       await fs.writeFile(path.join(this.names(), name), id, { flag: 'wx', mode: 0o600 });
@@ -93,24 +109,22 @@ export class NetworkStore {
   }
 
   /**
-   * The default network (`bridge`), made on first use. Two first uses at once: the one that lost
-   * the name waits until the winner's record is written (the name is claimed before it).
+   * The default network (`bridge`), made on first use. First uses at once (several CLIs, or one
+   * engine starting many containers) find it or make it under the name's lock, so exactly one
+   * makes it and the others get its record.
    */
   async ensureDefault(): Promise<NetworkRecord> {
     const found = await this.find(DEFAULT_NETWORK);
     if (found) return found;
-    try {
-      return await this.create(DEFAULT_NETWORK);
-    } catch (err) {
-      if (!(err instanceof ConflictError)) throw err;
-    }
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const rec = await this.find(DEFAULT_NETWORK);
-      if (rec) return rec;
-      if (Date.now() > deadline) return this.get(DEFAULT_NETWORK);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    return withLock(this.root, `network ${DEFAULT_NETWORK}`, async () => (await this.find(DEFAULT_NETWORK)) ?? this.createLocked(DEFAULT_NETWORK, {}));
+  }
+
+  /** A claimed name whose record was never written (its creator died): free the name. */
+  private async dropHalfMade(name: string): Promise<void> {
+    const id = (await fs.readFile(path.join(this.names(), name), 'utf8').catch(() => undefined))?.trim();
+    if (id === undefined || (/^[0-9a-f]{64}$/.test(id) && existsSync(path.join(this.netDir(id), 'network.json')))) return;
+    if (/^[0-9a-f]{64}$/.test(id)) await fs.rm(this.netDir(id), { recursive: true, force: true });
+    await fs.rm(path.join(this.names(), name), { force: true });
   }
 
   /** By name, full id or unique id prefix. */
