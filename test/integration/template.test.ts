@@ -68,6 +68,19 @@ test('restored sandboxes run commands and each has its own identity, clock and w
   assert.deepEqual(keys(), [key]);
 });
 
+test('a restore that times out (a host too loaded to answer) boots instead and keeps the template', async () => {
+  const [key] = keys();
+  const r = await root.nb(['run', '--rm', 'busybox', 'echo', 'slow-host'], { env: { NESTBOX_DEBUG: '1', NESTBOX_TEMPLATE_HELLO_MS: '1' } });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'slow-host\n');
+  assert.match(r.stderr, /booting instead of restoring/);
+  assert.doesNotMatch(r.stderr, /removing template/);
+  assert.deepEqual(keys(), [key]);
+  await ok(['run', '-d', '--name', 'after-slow', 'busybox', 'sleep', '60']);
+  assert.equal((await inspect('after-slow')).Nestbox.Template, key, 'the next run restores from the same template');
+  await ok(['rm', '-f', 'after-slow']);
+});
+
 test('a corrupted template falls back to a cold boot (and is replaced on the next run)', async () => {
   const [key] = keys();
   const state = path.join(templatesDir, key!, 'state');

@@ -1,6 +1,6 @@
 import { closeSync, openSync, promises as fs } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BackendError } from '../../core/errors.js';
+import { BackendError, NestboxError } from '../../core/errors.js';
 import { isProcessAlive, killQuietly, waitProcessGone } from '../../core/proc.js';
 import { CtlConnection } from '../../guest/ctl-client.js';
 import { encode, type GuestEvent, type Identity } from '../../guest/messages.js';
@@ -71,7 +71,9 @@ export async function spawnIncoming(config: QemuConfig, opts: LoadOptions): Prom
   const failed = async (err: unknown): Promise<never> => {
     await abort();
     const tail = (await fs.readFile(files.stderr, 'utf8').catch(() => '')).trim().split('\n').slice(-2).join(' | ');
-    throw new BackendError(`${(err as Error).message}${tail ? ` (QEMU: ${tail})` : ''}`, 'RESTORE_FAILED');
+    // a guest too slow to answer (an overloaded host) says nothing about what was restored
+    const slow = err instanceof NestboxError && (err.code === 'GUEST_TIMEOUT' || err.code === 'CHANNEL_BUSY');
+    throw new BackendError(`${(err as Error).message}${tail ? ` (QEMU: ${tail})` : ''}`, slow ? 'RESTORE_TIMEOUT' : 'RESTORE_FAILED');
   };
   try {
     qmp = await connectQmp(config.dir, launched);

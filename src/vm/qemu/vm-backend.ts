@@ -1,6 +1,6 @@
 import { closeSync, promises as fs, existsSync, openSync } from 'node:fs';
 import type { Container } from '../../core/container.js';
-import { BackendError } from '../../core/errors.js';
+import { BackendError, NestboxError } from '../../core/errors.js';
 import { isProcessAlive } from '../../core/proc.js';
 import type { ImageRecord } from '../../image/types.js';
 import type { Backend, Launched, RootfsProvider } from '../backend.js';
@@ -87,7 +87,9 @@ export class VmBackend implements Backend {
       try {
         return { ...(await launchRestored(base, t.dir)), accel: base.accel, template: t.key };
       } catch (err) {
-        await this.templates.discardBroken(t.key, (err as Error).message);
+        // a timeout (the host too loaded to answer in time) is no sign of a broken template:
+        // keep it, or every later start would wait behind its rebuild
+        if (!(err instanceof NestboxError && err.code === 'RESTORE_TIMEOUT')) await this.templates.discardBroken(t.key, (err as Error).message);
         throw err;
       }
     } catch (err) {
