@@ -5,6 +5,7 @@ import type { Container, ContainerConfig } from './container.js';
 import type { Engine } from './engine.js';
 import { BackendError } from './errors.js';
 import { Lock } from './lock.js';
+import { writeJsonAtomic } from './atomic.js';
 import { newContainerId, randomName } from './names.js';
 import { isProcessAlive, procStartTime } from './proc.js';
 import type { Identity } from '../guest/messages.js';
@@ -45,7 +46,8 @@ export async function createContinuation(engine: Engine, from: ContainerConfig, 
   };
   const c = await engine.store.create(config, { status: 'created', restartCount: 0 });
   const lock = (await Lock.tryAcquire(engine.root, `start-${id}`))!;
-  await fs.writeFile(path.join(c.dir, FILLING), JSON.stringify({ pid: process.pid, start: procStartTime(process.pid) }), { mode: 0o600 });
+  // atomic: a sweep must never find it half-written (kill -9 between open and write)
+  await writeJsonAtomic(path.join(c.dir, FILLING), { pid: process.pid, start: procStartTime(process.pid) }, 0o600);
   return { container: c, lock };
 }
 
@@ -178,8 +180,21 @@ export async function discard(engine: Engine, c: Container): Promise<void> {
 export async function sweepContinuations(engine: Engine): Promise<void> {
   for (const c of await engine.store.list()) {
     if (c.state.status !== 'created') continue;
-    const owner = await fs.readFile(path.join(c.dir, FILLING), 'utf8').then((t) => JSON.parse(t) as { pid: number; start?: string }, () => undefined);
-    if (!owner || isProcessAlive(owner.pid, owner.start)) continue;
+    const text = await fs.readFile(path.join(c.dir, FILLING), 'utf8').catch(() => undefined);
+    if (text === undefined) continue; // not a continuation being filled: a plain `create`
+    let owner: { pid?: unknown; start?: unknown } | undefined;
+    try {
+      owner = JSON.parse(text) as typeof owner;
+    } catch {
+      owner = undefined; // unreadable (written by an older nestbox, non-atomically): judged by its lock below
+    }
+    if (owner && typeof owner.pid === 'number' && isProcessAlive(owner.pid, typeof owner.start === 'string' ? owner.start : undefined)) continue;
+    if (!owner) {
+      // its filler holds the container's start lock for as long as it lives
+      const lock = await Lock.tryAcquire(engine.root, `start-${c.config.id}`);
+      if (!lock) continue;
+      await lock.release();
+    }
     await discard(engine, c).catch(() => undefined);
   }
 }

@@ -1,7 +1,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NESTBOX, TestRoot, processesMatching } from '../helpers/cli.js';
@@ -144,4 +144,17 @@ test('kill -9 of the CLI mid-fork: the source keeps running, nothing half-made i
   const forkHelpers = qemus.filter((p) => p.includes(path.join(root.dir, 'forks')));
   assert.deepEqual(forkHelpers, [], 'no helper QEMU left');
   await ok(['rm', '-f', ...after.map((c) => c.ID), 'src']);
+});
+
+test('a continuation whose filler left its owner file empty or unreadable is swept by the next fork; a plain created container is not', async () => {
+  const plain = (await ok(['create', '--name', 'plain-created', 'busybox', 'true'])).trim();
+  const halfMade = (await ok(['create', '--name', 'half-made', 'busybox', 'true'])).trim();
+  // what a filler killed between creating the file and writing it (older nestbox) left behind
+  writeFileSync(path.join(root.dir, 'containers', halfMade, 'filling'), '');
+  const r = await root.nb(['fork', 'no-such-container']);
+  assert.equal(r.code, 125);
+  assert.match(r.stderr, /no such container/i, 'the fork fails on its source, not on the sweep');
+  assert.ok(!existsSync(path.join(root.dir, 'containers', halfMade)), 'the half-made continuation was swept');
+  assert.ok(existsSync(path.join(root.dir, 'containers', plain)), 'a plain created container stays');
+  await ok(['rm', plain]);
 });
