@@ -67,6 +67,16 @@ function processFields(spec: ProcessSpec): FieldWriter {
     .u32(Tag.COLS, spec.cols);
 }
 
+/** The sandbox's own settings and identity, as RUN and PREPARE carry them: hostname, read-only root, clock, machine-id, fresh entropy. */
+function sandboxFields(w: FieldWriter, spec: { hostname: string; readOnly: boolean; machineId?: string }, now: bigint): FieldWriter {
+  return w
+    .str(Tag.HOSTNAME, spec.hostname)
+    .u32(Tag.READONLY, spec.readOnly ? 1 : 0)
+    .u64(Tag.TIME_NS, now)
+    .str(Tag.MACHINE_ID, spec.machineId)
+    .bytes(Tag.ENTROPY, randomBytes(ENTROPY_BYTES));
+}
+
 export const encode = {
   hello: () => encodeFrame(MsgType.HELLO, 0, new FieldWriter().u32(Tag.VERSION, PROTOCOL_VERSION).build()),
   /** Also carries the sandbox's identity: clock, machine-id and fresh entropy (a restored template shares the rest). */
@@ -74,12 +84,7 @@ export const encode = {
     encodeFrame(
       MsgType.RUN,
       0,
-      processFields(spec)
-        .str(Tag.HOSTNAME, spec.hostname)
-        .u32(Tag.READONLY, spec.readOnly ? 1 : 0)
-        .u64(Tag.TIME_NS, now)
-        .str(Tag.MACHINE_ID, spec.machineId)
-        .bytes(Tag.ENTROPY, randomBytes(ENTROPY_BYTES))
+      sandboxFields(processFields(spec), spec, now)
         .strs(Tag.MOUNT, spec.mounts ?? [])
         .strs(Tag.NET, spec.net ?? [])
         .build(),
@@ -89,12 +94,7 @@ export const encode = {
     encodeFrame(
       MsgType.PREPARE,
       0,
-      (spec.warmup ? processFields(spec.warmup) : new FieldWriter())
-        .str(Tag.HOSTNAME, spec.hostname)
-        .u32(Tag.READONLY, spec.readOnly ? 1 : 0)
-        .u64(Tag.TIME_NS, now)
-        .str(Tag.MACHINE_ID, spec.machineId)
-        .bytes(Tag.ENTROPY, randomBytes(ENTROPY_BYTES))
+      sandboxFields(spec.warmup ? processFields(spec.warmup) : new FieldWriter(), spec, now)
         .strs(Tag.NET, spec.net ?? [])
         .build(),
     ),
