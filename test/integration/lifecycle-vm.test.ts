@@ -86,7 +86,13 @@ test('detached container: ps, logs (-t, --tail, -f), exec, inspect, stop, restar
   // restart keeps the writable layer and the log
   await ok(['start', 'counter']);
   assert.equal(await ok(['exec', 'counter', 'cat', '/root/kept']), 'kept\n');
-  assert.match(await ok(['logs', 'counter']), /bye\nline0\n/);
+  // the new run's first line reaches the log file asynchronously (guest agent → virtio-serial → QEMU)
+  let after = '';
+  for (let i = 0; i < 100 && !/bye\nline0\n/.test(after); i++) {
+    if (i) await sleep(200);
+    after = await ok(['logs', 'counter']);
+  }
+  assert.match(after, /bye\nline0\n/);
 
   await ok(['rm', '-f', 'counter']);
   assert.equal(existsSync(path.join(root.dir, 'containers', id)), false, 'rm leaves no directory');
@@ -94,12 +100,15 @@ test('detached container: ps, logs (-t, --tail, -f), exec, inspect, stop, restar
 });
 
 test('stop escalates to SIGKILL after the grace period; kill -s sends a signal', async () => {
-  await ok(['run', '-d', '--name', 'stubborn', 'busybox', 'sh', '-c', 'trap "" TERM USR1; while true; do sleep 1; done']);
+  await ok(['run', '-d', '--name', 'stubborn', 'busybox', 'sh', '-c', 'trap "" TERM USR1; echo trapped; while true; do sleep 1; done']);
+  // run -d returns once sh runs, maybe before it set its trap: a TERM then would simply end it
+  for (let i = 0; i < 100 && !(await ok(['logs', 'stubborn'])).includes('trapped'); i++) await sleep(100);
   const t0 = Date.now();
   await ok(['stop', '-t', '1', 'stubborn']);
   assert.ok(Date.now() - t0 < 15_000);
   assert.equal(await ok(['wait', 'stubborn']), '137\n');
   await ok(['start', 'stubborn']);
+  for (let i = 0; i < 100 && (await ok(['logs', 'stubborn'])).split('trapped').length < 3; i++) await sleep(100);
   await ok(['kill', '-s', 'USR1', 'stubborn']);
   await sleep(500);
   assert.equal(JSON.parse(await ok(['inspect', 'stubborn']))[0].State.Running, true, 'an ignored signal leaves it running');
