@@ -39,11 +39,12 @@ if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install 
 log "guest kernel, agent and initramfs"
 $SUDO bash scripts/build-guest.sh
 
-log "CLI bundle"
-npm run build --silent
-
 log "default image (busybox from Debian's busybox-static)"
 mkdir -p build/images
 node --import tsx scripts/build-default-image.ts build/images/busybox.oci.tar
+
+# after the image: the build trains the CLI's code cache with a process-isolated run of it
+log "CLI bundle"
+npm run build --silent
 
 log "done: try  bin/nestbox run --rm busybox echo hello"
