@@ -66,17 +66,12 @@ export function netnsPath(ns: string): string {
   return `${NETNS_DIR}/${ns}`;
 }
 
-/** The namespace `ns` with lo up; true when it was made just now (nothing inside it yet). */
-export async function ensureNetns(ns: string): Promise<boolean> {
-  let fresh = false;
-  if (!existsSync(netnsPath(ns))) {
-    fresh = await runTool(IP, ['netns', 'add', ns]).then(() => true, (err) => {
-      if (!existsSync(netnsPath(ns))) throw err;
-      return false;
-    });
-  }
-  if (!fresh) await runTool(IP, ['-n', ns, 'link', 'set', 'lo', 'up']);
-  return fresh;
+/** The namespace `ns` (its lo is brought up with its NICs, by configureInside). */
+export async function ensureNetns(ns: string): Promise<void> {
+  if (existsSync(netnsPath(ns))) return;
+  await runTool(IP, ['netns', 'add', ns]).catch((err) => {
+    if (!existsSync(netnsPath(ns))) throw err; // another CLI made it meanwhile: fine
+  });
 }
 
 export interface VethNic {
@@ -93,24 +88,30 @@ export interface VethNic {
 
 /**
  * A veth pair from the bridge into namespace `ns`, addressed; recreated when either end is
- * missing. `freshNs`: the namespace was just made (its end cannot exist yet, lo is still down).
- * The namespace side is configured in one `ip -batch` (each `ip` costs a process start).
+ * missing. The namespace side is configured in one `ip -batch` (each `ip` costs a process start).
  */
-export async function ensureVeth(ns: string, nic: VethNic, freshNs = false): Promise<void> {
-  const innerThere = !freshNs && (await tryTool(IP, ['-n', ns, 'link', 'show', nic.inner]));
+export async function ensureVeth(ns: string, nic: VethNic): Promise<void> {
+  const innerThere = await tryTool(IP, ['-n', ns, 'link', 'show', nic.inner]);
   if (!linkExists(nic.host) || !innerThere) {
     await deleteLink(nic.host);
     if (innerThere) await tryTool(IP, ['-n', ns, 'link', 'del', nic.inner]);
     await runTool(IP, ['link', 'add', nic.host, 'mtu', String(nic.mtu), 'type', 'veth', 'peer', 'name', nic.inner, 'mtu', String(nic.mtu), 'netns', ns]);
   }
   await runTool(IP, ['link', 'set', nic.host, 'master', nic.bridge, 'up']);
-  const inside = [
-    ...(freshNs ? ['link set lo up'] : []),
-    `link set ${nic.inner} address ${nic.mac} up`,
-    `addr replace ${nic.cidr} dev ${nic.inner}`,
-    ...(nic.gateway ? [`route replace default via ${nic.gateway} dev ${nic.inner}`] : []),
+  await configureInside(ns, [nic]);
+}
+
+/** Inside namespace `ns`: lo and each NIC up with its MAC, address and default route, in one `ip -batch`. */
+async function configureInside(ns: string, nics: VethNic[]): Promise<void> {
+  const lines = [
+    'link set lo up',
+    ...nics.flatMap((n) => [
+      `link set ${n.inner} address ${n.mac} up`,
+      `addr replace ${n.cidr} dev ${n.inner}`,
+      ...(n.gateway ? [`route replace default via ${n.gateway} dev ${n.inner}`] : []),
+    ]),
   ];
-  await runTool(IP, ['-n', ns, '-batch', '-'], inside.join('\n') + '\n');
+  await runTool(IP, ['-n', ns, '-batch', '-'], lines.join('\n') + '\n');
 }
 
 export function setSysctl(key: string, value: string): void {
@@ -140,15 +141,7 @@ export async function createNetnsWithVeths(ns: string, nics: VethNic[]): Promise
     ...nics.map((n) => `link add ${n.host} mtu ${n.mtu} master ${n.bridge} up type veth peer name ${n.inner} mtu ${n.mtu} netns ${ns}`),
   ];
   await runTool(IP, ['-batch', '-'], host.join('\n') + '\n');
-  const inside = [
-    'link set lo up',
-    ...nics.flatMap((n) => [
-      `link set ${n.inner} address ${n.mac} up`,
-      `addr replace ${n.cidr} dev ${n.inner}`,
-      ...(n.gateway ? [`route replace default via ${n.gateway} dev ${n.inner}`] : []),
-    ]),
-  ];
-  await runTool(IP, ['-n', ns, '-batch', '-'], inside.join('\n') + '\n');
+  await configureInside(ns, nics);
 }
 
 /** Delete these links (those that exist) and the namespace `ns` in one `ip -batch -force`. */
