@@ -1,7 +1,9 @@
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -21,6 +23,13 @@ export class TestRoot {
   /** Run the real CLI with this root. */
   nb(args: string[], opts: RunOptions = {}): Promise<CliResult> {
     return runCli(['--root', this.dir, ...args], opts);
+  }
+
+  /** Run the CLI and fail the test unless it exits 0; its stdout. */
+  async ok(args: string[], opts: RunOptions = {}): Promise<string> {
+    const r = await this.nb(args, opts);
+    assert.equal(r.code, 0, `nestbox ${args.join(' ')} failed: ${r.stderr}`);
+    return r.stdout;
   }
 
   async dispose(): Promise<void> {
@@ -82,4 +91,13 @@ export async function processesMatching(needle: string): Promise<string[]> {
     }
   }
   return out;
+}
+
+/** Poll `ready` every `pollMs` until it holds; fails the test with `what` after `timeoutMs` (a kill point that never came). */
+export async function waitUntil(ready: () => boolean, what: string, timeoutMs = 30_000, pollMs = 2): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ready()) {
+    assert.ok(Date.now() < deadline, what);
+    await sleep(pollMs);
+  }
 }

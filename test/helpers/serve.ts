@@ -1,5 +1,9 @@
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { NESTBOX } from './cli.js';
+import { NESTBOX, runCommand, type CliResult, type RunOptions } from './cli.js';
+
+/** The stock docker CLI (client only) the API tests drive. */
+export const DOCKER = process.env.DOCKER_CLI ?? '/usr/local/bin/docker';
 
 /** `nestbox --root ROOT serve -H unix://SOCK` as a child; resolves once it listens. */
 export async function startServe(root: string, sock: string): Promise<{ child: ChildProcess; log: () => string }> {
@@ -29,4 +33,19 @@ export function stopServe(child: ChildProcess): Promise<number | null> {
     });
     child.kill('SIGTERM');
   });
+}
+
+/**
+ * The stock docker CLI against the server on `sock` (its config in `configDir`): `docker` runs it,
+ * `ok` also fails the test unless it exits 0. `serverLog` is shown with a failure.
+ */
+export function dockerClient(sock: string, configDir: string, serverLog: () => string) {
+  const docker = (args: string[], opts: RunOptions = {}): Promise<CliResult> =>
+    runCommand(DOCKER, args, { ...opts, timeoutMs: opts.timeoutMs ?? 120_000, env: { DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: configDir }, context: serverLog });
+  const ok = async (args: string[]): Promise<string> => {
+    const r = await docker(args);
+    assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  return { docker, ok };
 }

@@ -4,11 +4,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { TestRoot, runCommand, type CliResult } from '../helpers/cli.js';
-import { startServe, stopServe } from '../helpers/serve.js';
+import { TestRoot } from '../helpers/cli.js';
+import { DOCKER, dockerClient, startServe, stopServe } from '../helpers/serve.js';
 
 // `nestbox serve` driven by the stock docker CLI (client only) over a unix socket.
-const DOCKER = process.env.DOCKER_CLI ?? '/usr/local/bin/docker';
 const root = new TestRoot();
 const sock = path.join(root.dir, 'docker.sock');
 let server: ChildProcess | undefined;
@@ -21,14 +20,7 @@ async function startServer(): Promise<ChildProcess> {
   return started.child;
 }
 
-function docker(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<CliResult> {
-  return runCommand(DOCKER, args, {
-    ...opts,
-    timeoutMs: opts.timeoutMs ?? 120_000,
-    env: { DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: path.join(root.dir, '.docker') },
-    context: () => `server: ${serverLog()}`,
-  });
-}
+const { docker } = dockerClient(sock, path.join(root.dir, '.docker'), () => `server: ${serverLog()}`);
 
 /** A raw HTTP exchange on the socket (for what the docker CLI never sends). */
 function raw(request: string): Promise<string> {

@@ -1,21 +1,20 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { runCommand, TestRoot, type CliResult } from '../helpers/cli.js';
-import { startServe, stopServe } from '../helpers/serve.js';
+import { TestRoot } from '../helpers/cli.js';
+import { dockerClient, startServe, stopServe } from '../helpers/serve.js';
 import { BUSYBOX_OCI, ociArchiveManifestDigest, pushImage, skopeoManifestDigest, startRegistry, type Registry } from '../helpers/registry.js';
 
 // The stock docker CLI (client only) pulls, pushes and logs in through `nestbox serve`, against
 // a real registry with htpasswd auth: credentials travel in X-Registry-Auth, as docker sends them.
-const DOCKER = process.env.DOCKER_CLI ?? '/usr/local/bin/docker';
 const creds = { user: 'bob', password: 'hunter22' };
 const root = new TestRoot();
 const sock = path.join(root.dir, 'docker.sock');
 let server: Awaited<ReturnType<typeof startServe>>;
 let reg: Registry;
 
-const docker = (args: string[], input?: string): Promise<CliResult> =>
-  runCommand(DOCKER, args, { env: { DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: path.join(root.dir, '.docker') }, ...(input ? { input } : {}), timeoutMs: 120_000, context: () => server.log() });
+const client = dockerClient(sock, path.join(root.dir, '.docker'), () => server.log());
+const docker = (args: string[], input?: string) => client.docker(args, input ? { input } : {});
 
 before(async () => {
   reg = await startRegistry({ auth: { htpasswd: creds } });

@@ -2,23 +2,16 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { runCommand, TestRoot, type CliResult } from '../helpers/cli.js';
-import { startServe, stopServe } from '../helpers/serve.js';
+import { TestRoot } from '../helpers/cli.js';
+import { dockerClient, startServe, stopServe } from '../helpers/serve.js';
 
 // The stock docker CLI's -v, --mount, --tmpfs and `docker volume` through `nestbox serve`.
-const DOCKER = process.env.DOCKER_CLI ?? '/usr/local/bin/docker';
 const root = new TestRoot();
 const sock = path.join(root.dir, 'docker.sock');
 const share = path.join(root.dir, 'share');
 let server: Awaited<ReturnType<typeof startServe>>;
 
-const docker = (args: string[]): Promise<CliResult> =>
-  runCommand(DOCKER, args, { env: { DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: path.join(root.dir, '.docker') }, timeoutMs: 120_000, context: () => server.log() });
-async function ok(args: string[]): Promise<string> {
-  const r = await docker(args);
-  assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
+const { docker, ok } = dockerClient(sock, path.join(root.dir, '.docker'), () => server.log());
 
 before(async () => {
   mkdirSync(share);

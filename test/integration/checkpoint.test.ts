@@ -4,18 +4,14 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { NESTBOX, TestRoot, processesMatching } from '../helpers/cli.js';
+import { NESTBOX, TestRoot, processesMatching, waitUntil } from '../helpers/cli.js';
 
 // Checkpoints (docs/checkpoints.md): full and disk-only, restore into a new container, export /
 // import, and what a corrupted, foreign or interrupted checkpoint does.
 const root = new TestRoot();
 after(() => root.dispose());
 
-const ok = async (args: string[]) => {
-  const r = await root.nb(args);
-  assert.equal(r.code, 0, `nestbox ${args.join(' ')} failed: ${r.stderr}`);
-  return r.stdout;
-};
+const ok = (args: string[]) => root.ok(args);
 const COUNTER = ['sh', '-c', 'i=0; while true; do echo $i; i=$((i+1)); sleep 0.1; done'];
 const lastCount = async (name: string) => Number((await ok(['logs', name])).trim().split('\n').pop());
 const state = async (name: string) => JSON.parse(await ok(['inspect', name]))[0];
@@ -159,11 +155,8 @@ test('export / import round trip; a corrupted tar, a tampered file and a foreign
 test('kill -9 of the CLI or of QEMU during a checkpoint: nothing half-written is listed, the source survives, nothing is left behind', async () => {
   // the CLI dies mid-save: the source was stopped by QMP; the next command resumes it and sweeps the temp dir
   const cli = spawn(NESTBOX, ['--root', root.dir, 'checkpoint', 'create', '--leave-running', 'src', 'killed'], { stdio: 'ignore' });
-  const deadline = Date.now() + 20_000;
-  while (!(existsSync(cpDir) && readdirSync(cpDir).some((n) => n.startsWith('.tmp-killed-') && existsSync(path.join(cpDir, n, 'state'))))) {
-    assert.ok(Date.now() < deadline, 'the checkpoint never started writing');
-    await sleep(5);
-  }
+  const writing = () => existsSync(cpDir) && readdirSync(cpDir).some((n) => n.startsWith('.tmp-killed-') && existsSync(path.join(cpDir, n, 'state')));
+  await waitUntil(writing, 'the checkpoint never started writing', 20_000, 5);
   cli.kill('SIGKILL');
   await new Promise((r) => cli.once('close', r));
   assert.doesNotMatch(await ok(['checkpoint', 'ls']), /killed/);

@@ -4,18 +4,14 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { NESTBOX, TestRoot, processesMatching } from '../helpers/cli.js';
+import { NESTBOX, TestRoot, processesMatching, waitUntil } from '../helpers/cli.js';
 
 // `nestbox fork` (docs/checkpoints.md): running copies of a running VM container that share its
 // memory copy-on-write, each with its own identity and writable layer.
 const root = new TestRoot();
 after(() => root.dispose());
 
-const ok = async (args: string[]) => {
-  const r = await root.nb(args);
-  assert.equal(r.code, 0, `nestbox ${args.join(' ')} failed: ${r.stderr}`);
-  return r.stdout;
-};
+const ok = (args: string[]) => root.ok(args);
 const COUNTER = ['sh', '-c', 'i=0; while true; do echo $i; i=$((i+1)); sleep 0.1; done'];
 const lastCount = async (name: string) => Number((await ok(['logs', name])).trim().split('\n').pop());
 const state = async (name: string) => JSON.parse(await ok(['inspect', name]))[0];
@@ -121,11 +117,7 @@ test('kill -9 of the CLI mid-fork: the source keeps running, nothing half-made i
   const copying = () => readdirSync(containersDir).some((n) => existsSync(path.join(containersDir, n, 'filling')));
   for (const [prefix, started] of [['ks-', saving], ['kc-', copying]] as const) {
     const cli = spawn(NESTBOX, ['--root', root.dir, 'fork', 'src', '--count', '3', '--name-prefix', prefix], { stdio: 'ignore' });
-    const deadline = Date.now() + 30_000;
-    while (!started()) {
-      assert.ok(Date.now() < deadline, 'the fork never started');
-      await sleep(2);
-    }
+    await waitUntil(started, 'the fork never started');
     cli.kill('SIGKILL');
     await new Promise((r) => cli.once('close', r));
   }

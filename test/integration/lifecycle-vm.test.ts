@@ -10,11 +10,7 @@ import { NESTBOX, TestRoot, processesMatching } from '../helpers/cli.js';
 const root = new TestRoot();
 after(() => root.dispose());
 
-const ok = async (args: string[], input?: string) => {
-  const r = await root.nb(args, input === undefined ? {} : { input });
-  assert.equal(r.code, 0, `nestbox ${args.join(' ')} failed: ${r.stderr}`);
-  return r.stdout;
-};
+const ok = (args: string[], input?: string) => root.ok(args, input === undefined ? {} : { input });
 
 test('detached container: ps, logs (-t, --tail, -f), exec, inspect, stop, restart keeps its layer and log, rm', async () => {
   const id = (await ok(['run', '-d', '--name', 'counter', 'busybox', 'sh', '-c', 'trap "echo bye; exit 3" TERM; i=0; while true; do echo line$i; echo err$i >&2; i=$((i+1)); sleep 0.2; done'])).trim();

@@ -5,7 +5,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { NESTBOX, TestRoot, processesMatching } from '../helpers/cli.js';
+import { NESTBOX, TestRoot, processesMatching, waitUntil } from '../helpers/cli.js';
 import { stopServe } from '../helpers/serve.js';
 
 // `nestbox migrate CONTAINER --to HOST:PORT` (docs/checkpoints.md, "Migration"): from the
@@ -115,12 +115,7 @@ test('kill -9 of migrate mid-upload: the next migrate resumes the source and the
   await ok(src, ['run', '-d', '--name', 'victim', 'busybox', ...COUNTER]);
   const cli = spawn(NESTBOX, ['--root', src.dir, 'migrate', 'victim', '--to', `127.0.0.1:${port}`], { stdio: 'ignore' });
   const migrations = path.join(dst.dir, 'migrations');
-  const uploading = () => existsSync(migrations) && readdirSync(migrations).some((n) => statSync(path.join(migrations, n, 'checkpoint.tar'), { throwIfNoEntry: false })?.size);
-  const deadline = Date.now() + 30_000;
-  while (!uploading()) {
-    assert.ok(Date.now() < deadline, 'the upload never started');
-    await sleep(2);
-  }
+  await waitUntil(() => uploading(migrations), 'the upload never started');
   cli.kill('SIGKILL');
   await new Promise((r) => cli.once('close', r));
   // a migrate that fails (nothing listens there) still sweeps first: the source counts again
@@ -145,12 +140,7 @@ test('kill -9 of the destination server mid-upload: the migration fails and the 
   await ok(src, ['run', '-d', '--name', 'survivor', 'busybox', ...COUNTER]);
   const run = src.nb(['migrate', 'survivor', '--to', `127.0.0.1:${port}`]);
   const migrations = path.join(dst.dir, 'migrations');
-  const uploading = () => existsSync(migrations) && readdirSync(migrations).some((n) => statSync(path.join(migrations, n, 'checkpoint.tar'), { throwIfNoEntry: false })?.size);
-  const deadline = Date.now() + 30_000;
-  while (!uploading()) {
-    assert.ok(Date.now() < deadline, 'the upload never started');
-    await sleep(2);
-  }
+  await waitUntil(() => uploading(migrations), 'the upload never started');
   server!.kill('SIGKILL');
   await new Promise((r) => server!.once('exit', r));
   const r = await run;
@@ -166,3 +156,8 @@ test('kill -9 of the destination server mid-upload: the migration fails and the 
   assert.deepEqual(readdirSync(migrations), [], 'the dead server\'s upload was swept');
   await ok(dst, ['rm', '-f', 'survivor']);
 });
+
+/** A migration's upload into `migrations` (the destination's) has begun: some checkpoint.tar has bytes. */
+function uploading(migrations: string): boolean {
+  return existsSync(migrations) && readdirSync(migrations).some((n) => statSync(path.join(migrations, n, 'checkpoint.tar'), { throwIfNoEntry: false })?.size);
+}

@@ -1,24 +1,17 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { runCommand, TestRoot, type CliResult } from '../helpers/cli.js';
-import { startServe, stopServe } from '../helpers/serve.js';
+import { runCommand, TestRoot } from '../helpers/cli.js';
+import { dockerClient, startServe, stopServe } from '../helpers/serve.js';
 
 // The stock docker CLI's `docker network …`, `--network`, `--network-alias`, `--ip`, `-p` and
 // `docker port` through `nestbox serve` (process isolation: no VM boot needed for the API shape).
-const DOCKER = process.env.DOCKER_CLI ?? '/usr/local/bin/docker';
 const root = new TestRoot();
 const sock = path.join(root.dir, 'docker.sock');
 const PORT = 41000 + Math.floor(Math.random() * 9000);
 let server: Awaited<ReturnType<typeof startServe>>;
 
-const docker = (args: string[]): Promise<CliResult> =>
-  runCommand(DOCKER, args, { env: { DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: path.join(root.dir, '.docker') }, timeoutMs: 120_000, context: () => server.log() });
-async function ok(args: string[]): Promise<string> {
-  const r = await docker(args);
-  assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
+const { docker, ok } = dockerClient(sock, path.join(root.dir, '.docker'), () => server.log());
 
 before(async () => {
   server = await startServe(root.dir, sock);

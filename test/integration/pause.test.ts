@@ -7,11 +7,7 @@ import { TestRoot, processesMatching } from '../helpers/cli.js';
 const root = new TestRoot();
 after(() => root.dispose());
 
-const ok = async (args: string[]) => {
-  const r = await root.nb(args);
-  assert.equal(r.code, 0, `nestbox ${args.join(' ')} failed: ${r.stderr}`);
-  return r.stdout;
-};
+const ok = (args: string[]) => root.ok(args);
 const COUNTER = ['sh', '-c', 'trap "exit 3" TERM; i=0; while true; do echo $i; i=$((i+1)); sleep 0.1; done'];
 const lines = async (name: string) => (await ok(['logs', name])).trim().split('\n').length;
 const state = async (name: string) => JSON.parse(await ok(['inspect', name]))[0].State;

@@ -9,11 +9,7 @@ import { TestRoot, processesMatching } from '../helpers/cli.js';
 const root = new TestRoot();
 after(() => root.dispose());
 
-const ok = async (args: string[], env: Record<string, string> = {}) => {
-  const r = await root.nb(args, { env });
-  assert.equal(r.code, 0, `nestbox ${args.join(' ')} failed: ${r.stderr}`);
-  return r.stdout;
-};
+const ok = (args: string[], env: Record<string, string> = {}) => root.ok(args, { env });
 const inspect = async (name: string) => JSON.parse(await ok(['inspect', name]))[0];
 const templatesDir = path.join(root.dir, 'templates');
 const keys = () => (existsSync(templatesDir) ? readdirSync(templatesDir).filter((n) => /^[0-9a-f]{16}$/.test(n)) : []);
