@@ -8,6 +8,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -18,6 +19,22 @@
 #define LOWER STATE "/lower"
 #define RWDIR STATE "/rw"
 #define SKEL STATE "/skel"
+#define IDENT STATE "/identity"
+
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+#define RESOLVE_NO_MAGICLINKS 0x02
+#define RESOLVE_IN_ROOT 0x10
+struct open_how_v0 {
+	unsigned long long flags, mode, resolve;
+};
+
+/* The container's identity files: the agent keeps them in IDENT (its own root) and bind-mounts
+ * each over the container's /etc/<name>, as Docker does with /etc/hosts. Rewriting one (a RUN
+ * after PREPARE, REIDENTIFY) touches no filesystem of the container: a guest restored from a
+ * template does not write its writable layer (ext4, the journal, the disk) to take its identity. */
+static const char *const IDENT_FILES[] = { "hostname", "hosts", "resolv.conf", "machine-id" };
 
 static int do_mount(const char *src, const char *dst, const char *type, unsigned long flags,
 		    const char *data)
@@ -100,12 +117,13 @@ static int fail(char *msg, size_t size, int err, const char *what, const char *s
 	return err;
 }
 
-/* The top lower layer: mount points the image may lack, and in read-only mode the files Docker
- * bind-mounts (/etc/hostname, /etc/hosts). */
-static int make_skel(int readonly, const char *hosts, const char *hostname, const char *machine_id, const char *resolv)
+/* The top lower layer: mount points the image may lack, among them empty regular files for the
+ * identity files to be bind-mounted on (whatever the image has there, a link included, is
+ * shadowed). */
+static int make_skel(void)
 {
 	static const char *const dirs[] = { SKEL "/proc", SKEL "/sys", SKEL "/dev", SKEL "/etc" };
-	char line[300];
+	char path[128];
 	size_t i;
 	int err;
 
@@ -114,18 +132,65 @@ static int make_skel(int readonly, const char *hosts, const char *hostname, cons
 	for (i = 0; !err && i < ARRAY_SIZE(dirs); i++)
 		if (mkdir(dirs[i], 0755))
 			err = -errno;
-	if (err || !readonly)
-		return err;
-	snprintf(line, sizeof(line), "%s\n", hostname);
-	err = write_file(SKEL "/etc/hostname", line, 0644);
-	err = err ?: write_file(SKEL "/etc/hosts", hosts, 0644);
-	if (!err && *resolv)
-		err = write_file(SKEL "/etc/resolv.conf", resolv, 0644);
-	if (!err && *machine_id) {
-		snprintf(line, sizeof(line), "%s\n", machine_id);
-		err = write_file(SKEL "/etc/machine-id", line, 0444);
+	for (i = 0; !err && i < ARRAY_SIZE(IDENT_FILES); i++) {
+		snprintf(path, sizeof(path), SKEL "/etc/%s", IDENT_FILES[i]);
+		err = write_file(path, "", 0644);
 	}
 	return err;
+}
+
+/* The image's own /etc/<name>, links resolved inside the image, or "" (the content of an
+ * identity file the host gave no value for). */
+static void image_file(const char *name, char *out, size_t size)
+{
+	struct open_how_v0 how = { .flags = O_RDONLY | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+	char path[64];
+	ssize_t n = 0;
+	int root, fd;
+
+	out[0] = 0;
+	root = open(LOWER, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return;
+	snprintf(path, sizeof(path), "etc/%s", name);
+	fd = (int)syscall(SYS_openat2, root, path, &how, sizeof(how));
+	close(root);
+	if (fd < 0)
+		return;
+	n = read(fd, out, size - 1);
+	out[n > 0 ? n : 0] = 0;
+	close(fd);
+}
+
+int identity_set(const char *name, const char *content)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), IDENT "/%s", name);
+	return write_file(path, content, 0644);
+}
+
+/* Bind each identity file over the container's /etc/<name>, which must be a regular file: a
+ * link there (the writable layer of an older container may have one) is never mounted through. */
+static int bind_identity(int readonly, char *msg, size_t size)
+{
+	char src[128], dst[128];
+	struct stat st;
+	size_t i;
+	int err;
+
+	for (i = 0; i < ARRAY_SIZE(IDENT_FILES); i++) {
+		snprintf(src, sizeof(src), IDENT "/%s", IDENT_FILES[i]);
+		snprintf(dst, sizeof(dst), NEWROOT "/etc/%s", IDENT_FILES[i]);
+		if (lstat(dst, &st) || !S_ISREG(st.st_mode)) {
+			if (readonly || (unlink(dst) && errno != ENOENT) || (err = write_file(dst, "", 0644)))
+				return fail(msg, size, -ENOTSUP, "mount point (not a regular file)", dst);
+		}
+		err = do_mount(src, dst, NULL, MS_BIND, NULL);
+		if (err)
+			return fail(msg, size, err, "bind mount", dst);
+	}
+	return 0;
 }
 
 static int mount_inside(char *msg, size_t size)
@@ -160,35 +225,37 @@ static int mount_inside(char *msg, size_t size)
 	return 0;
 }
 
+/* `value` and `suffix`, or when value is empty the image's own /etc/<name>. */
+static void value_or_image(char *out, size_t size, const char *value, const char *suffix, const char *name)
+{
+	if (*value)
+		snprintf(out, size, "%s%s", value, suffix);
+	else
+		image_file(name, out, size);
+}
+
+/* Write all four identity files; an empty resolv or machine_id means the image's own file. */
 static int write_identity(const char *hosts, const char *hostname, const char *machine_id, const char *resolv,
 			  char *msg, size_t size)
 {
-	char line[300];
+	char line[1024];
 	int err;
 
+	mkdir(IDENT, 0755);
 	snprintf(line, sizeof(line), "%s\n", hostname);
-	mkdir(NEWROOT "/etc", 0755);
-	err = write_file(NEWROOT "/etc/hostname", line, 0644);
-	if (err)
-		return fail(msg, size, err, "write", "/etc/hostname");
-	err = write_file(NEWROOT "/etc/hosts", hosts, 0644);
-	if (err)
-		return fail(msg, size, err, "write", "/etc/hosts");
-	if (*resolv) {
-		unlink(NEWROOT "/etc/resolv.conf"); /* never write through a link the image put there */
-		err = write_file(NEWROOT "/etc/resolv.conf", resolv, 0644);
-		if (err)
-			return fail(msg, size, err, "write", "/etc/resolv.conf");
+	err = identity_set("hostname", line) ?: identity_set("hosts", hosts);
+	if (!err) {
+		value_or_image(line, sizeof(line), resolv, "", "resolv.conf");
+		err = identity_set("resolv.conf", line);
 	}
-	if (!*machine_id)
-		return 0;
-	snprintf(line, sizeof(line), "%s\n", machine_id);
-	unlink(NEWROOT "/etc/machine-id"); /* never write through a link the image put there */
-	err = write_file(NEWROOT "/etc/machine-id", line, 0444);
-	return err ? fail(msg, size, err, "write", "/etc/machine-id") : 0;
+	if (!err) {
+		value_or_image(line, sizeof(line), machine_id, "\n", "machine-id");
+		err = identity_set("machine-id", line);
+	}
+	return err ? fail(msg, size, err, "write the identity files in", IDENT) : 0;
 }
 
-static void hosts_file(char *hosts, size_t size, const char *hostname, const char *hosts_extra)
+void hosts_file(char *hosts, size_t size, const char *hostname, const char *hosts_extra)
 {
 	snprintf(hosts, size,
 		 "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
@@ -226,13 +293,16 @@ int rootfs_mount(int readonly, const char *hostname, const char *machine_id, con
 	err = do_mount(root, LOWER, "erofs", MS_RDONLY | MS_NODEV, NULL);
 	if (err)
 		return fail(msg, size, err, "mount erofs", root);
-	err = make_skel(readonly, hosts, hostname, machine_id, resolv);
+	err = make_skel();
 	if (err)
 		return fail(msg, size, err, "create", SKEL);
 	if (readonly) {
 		snprintf(opts, sizeof(opts), "lowerdir=%s:%s", SKEL, LOWER);
 	} else {
-		err = do_mount(rw, RWDIR, "ext4", MS_NODEV, NULL);
+		/* noinit_itable, no_prefetch_block_bitmaps: no background zeroing of the inode tables (mkfs
+		 * left them lazy) or reading of block bitmaps, which
+		 * would write the disk for minutes after every mount (and in every restored sandbox) */
+		err = do_mount(rw, RWDIR, "ext4", MS_NODEV, "noinit_itable,no_prefetch_block_bitmaps");
 		if (err)
 			return fail(msg, size, err, "mount ext4", rw);
 		if ((mkdir(RWDIR "/upper", 0755) && errno != EEXIST) ||
@@ -247,7 +317,8 @@ int rootfs_mount(int readonly, const char *hostname, const char *machine_id, con
 	err = mount_inside(msg, size);
 	if (err)
 		return err;
-	return readonly ? 0 : write_identity(hosts, hostname, machine_id, resolv, msg, size);
+	err = write_identity(hosts, hostname, machine_id, resolv, msg, size);
+	return err ?: bind_identity(readonly, msg, size);
 }
 
 /* Unmount every mount point below and at NEWROOT, deepest first, then the disks. */

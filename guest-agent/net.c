@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "net.h"
+#include "util.h"
 
 #define MAX_LINKS 8
 #define MAX_FIELD 512
@@ -106,6 +107,38 @@ static int list_ifaces(int fd, char names[][IF_NAMESIZE], unsigned char macs[][6
 	return n;
 }
 
+/* Networks are IPv4-only: no IPv6 on their NICs (no link-local address, DAD, router or multicast
+ * solicitations), as Docker does on IPv4-only networks; lo keeps ::1. No IPv6 at all: nothing to do. */
+static void ipv6_off(const char *name)
+{
+	char path[96];
+
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", name);
+	if (!access(path, F_OK))
+		write_file(path, "1\n", 0644);
+}
+
+/* A NIC a request no longer names (a prepared guest's, RUN on no network): no address, down. */
+static int unconfigure(int fd, const char *name, char *msg, size_t size)
+{
+	struct ifreq ifr;
+
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) || !(ifr.ifr_flags & IFF_UP))
+		return 0;
+	ifr.ifr_flags &= ~IFF_UP;
+	if (ioctl(fd, SIOCSIFFLAGS, &ifr))
+		goto fail;
+	set_sin(&ifr.ifr_addr, (struct in_addr){ 0 }); /* 0.0.0.0 removes the address */
+	if (ioctl(fd, SIOCSIFADDR, &ifr) && errno != EADDRNOTAVAIL)
+		goto fail;
+	return 0;
+fail:
+	snprintf(msg, size, "network: take down %s: %s", name, strerror(errno));
+	return -errno;
+}
+
 static int configure(int fd, const char *name, const struct link *l, char *msg, size_t size)
 {
 	struct ifreq ifr;
@@ -134,6 +167,7 @@ static int configure(int fd, const char *name, const struct link *l, char *msg, 
 	if (ioctl(fd, SIOCSIFNETMASK, &ifr))
 		goto fail;
 	what = "bring up";
+	ipv6_off(name);
 	if (ioctl(fd, SIOCGIFFLAGS, &ifr))
 		goto fail;
 	ifr.ifr_flags |= IFF_UP;
@@ -213,12 +247,19 @@ int net_setup(char **fields, size_t n, int apply, char *hosts, size_t hosts_size
 	}
 	if (resolv[0] && append(resolv, resolv_size, "options ndots:0", ""))
 		goto bad;
-	if (!nl || !apply)
+	if (!apply)
 		return 0;
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		snprintf(msg, msg_size, "network: socket: %s", strerror(errno));
 		return -errno;
+	}
+	if (!nl) {
+		found = list_ifaces(fd, names, macs, MAX_LINKS * 2);
+		for (j = 0; j < found && !err; j++)
+			err = unconfigure(fd, names[j], msg, msg_size);
+		close(fd);
+		return err;
 	}
 	/* the NICs were probed at boot; allow a moment in case one is still coming */
 	for (tries = 0; (found = list_ifaces(fd, names, macs, MAX_LINKS * 2)) < (int)nl && tries < 100; tries++)

@@ -36,6 +36,10 @@ static void send_prepared(struct agent *a, int have_code, int code)
 {
 	struct buf f = { 0 };
 
+	/* write back what the set-up wrote (identity files, the writable layer's first blocks) now:
+	 * a template is saved next, and every guest restored from it would otherwise redo that
+	 * writeback itself (and, under TCG, translate the ext4 and block paths to do it) */
+	sync();
 	if (have_code)
 		field_i32(&f, TAG_CODE, code);
 	send_frame(port_queue(a, a->prepared.port), MSG_PREPARED, 0, &f);
@@ -55,7 +59,9 @@ void prepare_finished(struct agent *a, const struct session *s)
 }
 
 /* Clock, entropy, network, root and identity as RUN would set them; then the warm-up (ARG) if
- * any. PREPARED answers when done; a failure is ERROR 125 (no EXIT) and the guest powers off. */
+ * any. PREPARED answers when done; a failure is ERROR 125 (no EXIT) and the guest powers off.
+ * A guest already prepared (restored from a prepared template) is prepared again: only what
+ * differs is redone, as by a RUN after PREPARE. */
 void handle_prepare(struct agent *a, int port, const struct frame *f)
 {
 	struct buf *q = port_queue(a, port);
@@ -63,9 +69,9 @@ void handle_prepare(struct agent *a, int port, const struct frame *f)
 	struct session *s;
 	const char *hostname, *why;
 	char msg[512];
-	int err;
+	int err, again = a->state == STATE_PREPARED;
 
-	if (a->state != STATE_BOOTED || f->session != 0) {
+	if ((a->state != STATE_BOOTED && !again) || f->session != 0) {
 		send_error(q, f->session, 125, f->session ? "PREPARE must use session 0" : "PREPARE needs a guest waiting for RUN", 0);
 		return;
 	}
@@ -82,14 +88,18 @@ void handle_prepare(struct agent *a, int port, const struct frame *f)
 	a->prepared.port = port;
 	set_clock_and_reseed(&r);
 	hostname = r.hostname && *r.hostname ? r.hostname : "localhost";
-	snprintf(a->hostname, sizeof(a->hostname), "%s", hostname);
-	a->writable = r.readonly != 1;
-	snprintf(a->prepared.machine_id, sizeof(a->prepared.machine_id), "%s", r.machine_id);
-	link_items(&r, a->prepared.links, sizeof(a->prepared.links));
-	err = net_setup(r.nets, r.netc, 1, a->prepared.hosts_extra, sizeof(a->prepared.hosts_extra),
-			a->prepared.resolv, sizeof(a->prepared.resolv), msg, sizeof(msg)) ||
-	      rootfs_mount(!a->writable, hostname, r.machine_id, a->prepared.hosts_extra, a->prepared.resolv, msg,
-			   sizeof(msg));
+	if (again) {
+		err = prepared_root(a, &r, hostname, msg, sizeof(msg));
+	} else {
+		snprintf(a->hostname, sizeof(a->hostname), "%s", hostname);
+		a->writable = r.readonly != 1;
+		snprintf(a->prepared.machine_id, sizeof(a->prepared.machine_id), "%s", r.machine_id);
+		link_items(&r, a->prepared.links, sizeof(a->prepared.links));
+		err = net_setup(r.nets, r.netc, 1, a->prepared.hosts_extra, sizeof(a->prepared.hosts_extra),
+				a->prepared.resolv, sizeof(a->prepared.resolv), msg, sizeof(msg)) ||
+		      rootfs_mount(!a->writable, hostname, r.machine_id, a->prepared.hosts_extra, a->prepared.resolv,
+				   msg, sizeof(msg));
+	}
 	if (err) {
 		send_error(q, 0, 125, msg, 0);
 		a->shutdown = 1; /* half set up: of no use to a RUN */
@@ -112,8 +122,9 @@ void handle_prepare(struct agent *a, int port, const struct frame *f)
 	request_free(&r);
 }
 
-/* RUN after PREPARE: clock and entropy were set by the caller; configure the links again only if
- * they differ, rewrite the identity files only if they differ. */
+/* RUN (or PREPARE) after PREPARE: clock and entropy were set by the caller; configure the links
+ * again only if they differ, rewrite the identity files only if they differ. On success the
+ * prepared state is what this request set. */
 int prepared_root(struct agent *a, const struct request *r, const char *hostname, char *msg, size_t size)
 {
 	char links[sizeof(a->prepared.links)], hosts_extra[sizeof(a->prepared.hosts_extra)];
@@ -129,17 +140,20 @@ int prepared_root(struct agent *a, const struct request *r, const char *hostname
 			resolv, sizeof(resolv), msg, size);
 	if (err)
 		return err;
+	snprintf(a->prepared.links, sizeof(a->prepared.links), "%s", links);
 	if (!strcmp(hostname, a->hostname) && !strcmp(r->machine_id, a->prepared.machine_id) &&
 	    !strcmp(hosts_extra, a->prepared.hosts_extra) && !strcmp(resolv, a->prepared.resolv))
 		return 0;
-	if (!a->writable) {
-		snprintf(msg, size, "RUN after PREPARE: a read-only root cannot take another hostname, machine-id or network");
-		return -EROFS;
-	}
 	if (strcmp(hostname, a->hostname) && sethostname(hostname, strlen(hostname))) {
 		snprintf(msg, size, "sethostname `%s`: %s", hostname, strerror(errno));
 		return -errno;
 	}
 	snprintf(a->hostname, sizeof(a->hostname), "%s", hostname);
-	return rootfs_identity(hostname, r->machine_id, hosts_extra, resolv, msg, size);
+	err = rootfs_identity(hostname, r->machine_id, hosts_extra, resolv, msg, size);
+	if (err)
+		return err;
+	snprintf(a->prepared.machine_id, sizeof(a->prepared.machine_id), "%s", r->machine_id);
+	snprintf(a->prepared.hosts_extra, sizeof(a->prepared.hosts_extra), "%s", hosts_extra);
+	snprintf(a->prepared.resolv, sizeof(a->prepared.resolv), "%s", resolv);
+	return 0;
 }

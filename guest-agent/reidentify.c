@@ -60,24 +60,19 @@ void handle_reidentify(struct agent *a, int port, const struct frame *f)
 		if (sethostname(r.hostname, strlen(r.hostname)))
 			err = -errno;
 		snprintf(line, sizeof(line), "%s\n", r.hostname);
-		if (!err && a->writable)
-			err = write_file(NEWROOT "/etc/hostname", line, 0644);
+		if (!err)
+			err = identity_set("hostname", line);
 	}
-	if (!err && (r.hostname || r.netc) && a->writable) {
+	if (!err && (r.hostname || r.netc)) {
 		name = r.hostname ? r.hostname : a->hostname;
-		snprintf(hosts, sizeof(hosts),
-			 "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n%s", name,
-			 r.netc ? hosts_extra : "");
-		err = write_file(NEWROOT "/etc/hosts", hosts, 0644);
-		if (!err && *resolv) {
-			unlink(NEWROOT "/etc/resolv.conf"); /* never write through a link the image put there */
-			err = write_file(NEWROOT "/etc/resolv.conf", resolv, 0644);
-		}
+		hosts_file(hosts, sizeof(hosts), name, r.netc ? hosts_extra : "");
+		err = identity_set("hosts", hosts);
+		if (!err && *resolv)
+			err = identity_set("resolv.conf", resolv);
 	}
-	if (!err && r.machine_id[0] && a->writable) {
+	if (!err && r.machine_id[0]) {
 		snprintf(line, sizeof(line), "%s\n", r.machine_id);
-		unlink(NEWROOT "/etc/machine-id"); /* never write through a link the image put there */
-		err = write_file(NEWROOT "/etc/machine-id", line, 0444);
+		err = identity_set("machine-id", line);
 	}
 	if (err)
 		send_error(q, f->session, 125, strerror(-err), 0);
