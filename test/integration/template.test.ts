@@ -64,6 +64,40 @@ test('restored sandboxes run commands and each has its own identity, clock and w
   assert.deepEqual(keys(), [key]);
 });
 
+test('a template guest is saved prepared: a restored one takes its own network (or none) and identity, over bind-mounted /etc files', async () => {
+  const [key] = keys();
+  assert.equal(JSON.parse(readFileSync(path.join(templatesDir, key!, 'manifest.json'), 'utf8')).version, 2);
+  await ok(['run', '-d', '--name', 'netted', 'busybox', 'sleep', '600']);
+  assert.equal((await inspect('netted')).Nestbox.Template, key);
+  const ip = (await inspect('netted')).NetworkSettings.IPAddress as string;
+  const sh = (script: string) => ok(['exec', 'netted', 'sh', '-c', script]);
+  // the template's placeholder address and MAC are gone; its own are on the NIC it brought up
+  const addr = await sh('ip -4 -o addr show eth0; cat /sys/class/net/eth0/address; ip route');
+  assert.match(addr, new RegExp(`inet ${ip.replace(/\./g, '\\.')}/`), addr);
+  assert.doesNotMatch(addr, /169\.254\.|02:42:00:00:00:00/, addr);
+  assert.match(addr, /^default via /m, addr);
+  // IPv4-only network: no IPv6 on the NIC (as Docker), ::1 kept on lo
+  assert.equal((await sh('cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6')).trim(), '1');
+  assert.match(await sh('ip -6 addr show lo'), /::1\/128/);
+  // identity files are the agent's, bind-mounted: rewritten at RUN without touching the writable layer
+  const mounts = await sh('grep -E " /etc/(hostname|hosts|resolv.conf|machine-id) " /proc/mounts | wc -l; cat /etc/hostname; grep -c "$(hostname)" /etc/hosts; cat /etc/resolv.conf');
+  const [count, hostname, inHosts, ...resolv] = mounts.trim().split('\n');
+  assert.equal(count, '4', mounts);
+  assert.equal(hostname, (await inspect('netted')).Config.Hostname);
+  assert.notEqual(hostname, 'nestbox-template');
+  assert.equal(inHosts, '2', `the hostname is not on 127.0.1.1 and its address in /etc/hosts: ${mounts}`);
+  assert.match(resolv.join('\n'), /^nameserver /m, mounts);
+  assert.match(await sh('echo extra >> /etc/hosts && tail -1 /etc/hosts'), /^extra$/m);
+  // under TCG its QEMU runs without transparent huge pages (nestbox-vmm-exec)
+  const nb = (await inspect('netted')).Nestbox;
+  if (nb.Accelerator === 'tcg') assert.match(readFileSync(`/proc/${nb.MonitorPid}/status`, 'utf8'), /^THP_enabled:\s+0$/m);
+  await ok(['rm', '-f', 'netted']);
+  // on no network the NIC the template brought up is taken down again, without an address
+  const none = await ok(['run', '--rm', '--network', 'none', 'busybox', 'sh', '-c', 'ip -o addr show eth0; cat /sys/class/net/eth0/operstate']);
+  assert.doesNotMatch(none, /inet |169\.254/, none);
+  assert.match(none, /^down$/m, none);
+});
+
 test('a restore that times out (a host too loaded to answer) boots instead and keeps the template', async () => {
   const [key] = keys();
   const r = await root.nb(['run', '--rm', 'busybox', 'echo', 'slow-host'], { env: { NESTBOX_DEBUG: '1', NESTBOX_TEMPLATE_HELLO_MS: '1' } });

@@ -8,7 +8,7 @@ import { PROTOCOL_VERSION } from '../../guest/protocol.js';
 import type { Launched } from '../backend.js';
 import { sandboxFiles } from '../sandbox-files.js';
 import { spawnMonitor } from '../spawn-monitor.js';
-import { QEMU_BINARY, qemuArgs, type QemuConfig } from './command.js';
+import { qemuCommand, type QemuConfig } from './command.js';
 import { QmpClient } from './qmp.js';
 import { loadDeviceState } from './snapshot.js';
 
@@ -20,8 +20,8 @@ export interface LoadOptions {
    * out of a full stream (checkpoints, forks: ram-split.ts); loader and saver must agree.
    */
   ignoreShared: boolean;
-  /** The agent state the resumed guest must report: `booted` (a template) or `running` (a checkpoint, a fork). */
-  expectAgent: 'booted' | 'running';
+  /** The agent state the resumed guest must report: `prepared` (a template) or `running` (a checkpoint, a fork). */
+  expectAgent: 'prepared' | 'running';
   helloTimeoutMs: number;
   /** REIDENTIFY (a checkpoint, a fork), sent once HELLO is answered. */
   identity?: Identity;
@@ -55,8 +55,8 @@ export async function spawnIncoming(config: QemuConfig, opts: LoadOptions): Prom
   const fds = [openSync(opts.stateFile, 'r'), ...(config.rwDisk ? [openSync(files.rwDisk, 'r'), openSync(files.rwDisk, 'r+')] : [])];
   let launched: Launched;
   try {
-    const args = qemuArgs({ ...config, incoming: true, ...(config.rwDisk ? { rwDiskFds: { readOnly: 4, readWrite: 5 } } : {}) });
-    launched = spawnMonitor(QEMU_BINARY, args, files.stderr, config.dir, fds);
+    const [command, ...args] = qemuCommand({ ...config, incoming: true, ...(config.rwDisk ? { rwDiskFds: { readOnly: 4, readWrite: 5 } } : {}) });
+    launched = spawnMonitor(command!, args, files.stderr, config.dir, fds);
   } finally {
     for (const fd of fds) closeSync(fd);
   }

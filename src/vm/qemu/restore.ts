@@ -19,7 +19,8 @@ const HELLO_TIMEOUT_MS = Number(process.env.NESTBOX_TEMPLATE_HELLO_MS ?? 10_000)
 export const RESTORED_TB_MIB = Number(process.env.NESTBOX_TEMPLATE_TB_MIB ?? TCG_TB_MIB);
 
 /**
- * Start a sandbox from the template in `templateDir`: a fresh copy of the pristine writable disk,
+ * Start a sandbox from the template in `templateDir` (a prepared guest: root mounted, waiting for
+ * RUN): a fresh copy of the template's writable disk,
  * the template's RAM file mapped privately (copy-on-write), its device state loaded, the guest
  * resumed and its agent's HELLO answered. `base` is the sandbox's own QEMU configuration: the
  * same devices as the template's, so the saved state fits. On failure nothing is left running
@@ -37,7 +38,7 @@ export async function launchRestored(base: QemuConfig, templateDir: string): Pro
         ...(base.accel === 'tcg' ? { tbMiB: RESTORED_TB_MIB } : {}),
         ramFile: { path: path.join(templateDir, TEMPLATE_FILES.ram), share: false },
       },
-      { stateFile: path.join(templateDir, TEMPLATE_FILES.state), ignoreShared: true, expectAgent: 'booted', helloTimeoutMs: HELLO_TIMEOUT_MS },
+      { stateFile: path.join(templateDir, TEMPLATE_FILES.state), ignoreShared: true, expectAgent: 'prepared', helloTimeoutMs: HELLO_TIMEOUT_MS },
     );
     templateDebug(`restored in ${Date.now() - t0} ms (state loaded and resumed after ${launched.loadedMs} ms)`);
     return launched;

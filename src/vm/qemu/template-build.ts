@@ -5,23 +5,42 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { BackendError } from '../../core/errors.js';
 import { isProcessAlive, killQuietly, waitProcessGone } from '../../core/proc.js';
 import { CtlConnection } from '../../guest/ctl-client.js';
+import type { PrepareSpec } from '../../guest/messages.js';
+import { DEFAULT_PATH } from '../../core/create-spec.js';
 import { spawnMonitor } from '../spawn-monitor.js';
 import { hostTscKhz } from './accel.js';
-import { QEMU_BINARY, qemuArgs } from './command.js';
+import { qemuCommand } from './command.js';
 import { QmpClient } from './qmp.js';
 import { makeRwDisk, RW_DISK_BYTES } from './rw-disk.js';
 import { saveDeviceState } from './snapshot.js';
 import { deleteLink, ensureTap } from '../../net/links.js';
 import { NETWORK_MTU, TEMPLATE_MAC } from '../../net/sandbox-net.js';
-import { BUILD_PID_FILE, buildTap, TEMPLATE_FILES, TemplateStore, type TemplateManifest, type TemplateSpec } from './template-store.js';
+import { BUILD_PID_FILE, buildTap, MANIFEST_VERSION, TEMPLATE_FILES, TemplateStore, type TemplateManifest, type TemplateSpec } from './template-store.js';
 
 const BOOT_TIMEOUT_MS = Number(process.env.NESTBOX_BOOT_TIMEOUT_MS ?? 120_000);
 
 /**
- * Boot a guest for `spec` until its agent answers HELLO (booted, waiting for RUN), with its RAM
- * in a shared file and the empty writable disk attached but not mounted, then save its device
- * state and quit. The caller holds the template's lock. The build happens in a temp directory
- * (QEMU's chroot) that is renamed into place only when complete.
+ * What a template guest is prepared with: a placeholder hostname, no machine-id, its NIC up with
+ * the template MAC and a placeholder link-local address (every RUN brings its own identity and
+ * network; the agent redoes only what differs: the MAC and address of a NIC already up, or takes
+ * it down for a sandbox on no network), and a warm-up `true` as root, which reads the image's
+ * shell into the guest's page cache. Its exit code does not matter: an image without `true` is
+ * prepared all the same.
+ */
+const TEMPLATE_PREPARE: PrepareSpec = {
+  hostname: 'nestbox-template',
+  readOnly: false,
+  net: [['link', TEMPLATE_MAC, '169.254.0.2/16', '', String(NETWORK_MTU)].join('\t')],
+  warmup: { args: ['true'], env: [DEFAULT_PATH], cwd: '/', tty: false, stdin: false },
+};
+
+/**
+ * Boot a guest for `spec` with its RAM in a shared file and an empty writable disk, PREPARE it
+ * (root mounted, a warm-up `true` run: the generic part of every container's start, done once
+ * here so that restored sandboxes share its memory and do not run it again), then save its
+ * device state and quit. The writable disk as the guest left it becomes the template's pristine
+ * disk, the one every clone gets a copy of. The caller holds the template's lock. The build
+ * happens in a temp directory (QEMU's chroot) that is renamed into place only when complete.
  */
 export async function buildTemplate(store: TemplateStore, key: string, spec: TemplateSpec): Promise<TemplateManifest> {
   await store.sweep(key);
@@ -32,12 +51,10 @@ export async function buildTemplate(store: TemplateStore, key: string, spec: Tem
     await ensureTap(tap, undefined, NETWORK_MTU);
     const identity = TemplateStore.identity(spec);
     const file = (name: string) => path.join(tmp, name);
-    await makeRwDisk(file(TEMPLATE_FILES.rwPristine));
-    // the template VM gets a copy: the pristine disk stays exactly what every clone will get
-    await copySparse(file(TEMPLATE_FILES.rwPristine), file('rw.ext4'));
+    await makeRwDisk(file('rw.ext4'));
     await fs.writeFile(file(TEMPLATE_FILES.ram), '', { mode: 0o600 });
     await fs.truncate(file(TEMPLATE_FILES.ram), spec.memoryMiB * 1024 * 1024);
-    const args = qemuArgs({
+    const [command, ...args] = qemuCommand({
       accel: spec.accel,
       memoryMiB: spec.memoryMiB,
       cpus: spec.cpus,
@@ -59,7 +76,7 @@ export async function buildTemplate(store: TemplateStore, key: string, spec: Tem
     const fds = [openSync(file('rw.ext4'), 'r'), openSync(file('rw.ext4'), 'r+')];
     let vm;
     try {
-      vm = spawnMonitor(QEMU_BINARY, args, file('qemu.err'), tmp, fds);
+      vm = spawnMonitor(command!, args, file('qemu.err'), tmp, fds);
     } finally {
       for (const fd of fds) closeSync(fd);
     }
@@ -72,9 +89,15 @@ export async function buildTemplate(store: TemplateStore, key: string, spec: Tem
       });
       died.catch(() => undefined);
       const ctl = await Promise.race([CtlConnection.open(tmp, BOOT_TIMEOUT_MS), died]);
-      const hello = await Promise.race([ctl.hello(BOOT_TIMEOUT_MS), died]).finally(() => ctl.close());
-      if (hello.state !== 'booted') throw new BackendError(`template VM: agent is ${hello.state}, not booted`, 'TEMPLATE_FAILED');
-      const bootMs = Date.now() - t0;
+      let bootMs = 0;
+      try {
+        const hello = await Promise.race([ctl.hello(BOOT_TIMEOUT_MS), died]);
+        if (hello.state !== 'booted') throw new BackendError(`template VM: agent is ${hello.state}, not booted`, 'TEMPLATE_FAILED');
+        bootMs = Date.now() - t0;
+        await Promise.race([ctl.prepare(TEMPLATE_PREPARE, BOOT_TIMEOUT_MS), died]);
+      } finally {
+        await ctl.close();
+      }
       // let the agent see its client leave, so that a restored guest starts with no client
       await sleep(100);
       const qmp = await QmpClient.connect(tmp, 'qmp.sock', 5000);
@@ -89,7 +112,7 @@ export async function buildTemplate(store: TemplateStore, key: string, spec: Tem
       gone = true;
       const state = await fs.readFile(file(TEMPLATE_FILES.state));
       const manifest: TemplateManifest = {
-        version: 1,
+        version: MANIFEST_VERSION,
         key,
         image: spec.image,
         imageId: spec.imageId,
@@ -104,6 +127,8 @@ export async function buildTemplate(store: TemplateStore, key: string, spec: Tem
         state: { bytes: saved.bytes, sha256: createHash('sha256').update(state).digest('hex') },
         rwDiskBytes: RW_DISK_BYTES,
       };
+      // the disk as the prepared guest left it (mounted, flushed by the save): what its RAM describes
+      await fs.rename(file('rw.ext4'), file(TEMPLATE_FILES.rwPristine));
       for (const name of (await fs.readdir(tmp)).filter((n) => !Object.values(TEMPLATE_FILES).includes(n as never))) await fs.rm(file(name), { force: true });
       // nothing may change these files while clones map them (a private mapping still sees the file's unwritten pages)
       for (const name of [TEMPLATE_FILES.ram, TEMPLATE_FILES.state, TEMPLATE_FILES.rwPristine]) await fs.chmod(file(name), 0o400);

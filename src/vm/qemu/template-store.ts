@@ -11,14 +11,15 @@ import { QEMU_BINARY } from './command.js';
 /**
  * VM templates on disk: `<root>/templates/<key>/` holds `manifest.json`, `ram` (guest memory,
  * mapped privately by every sandbox restored from it), `state` (CPU and device state) and
- * `rw.pristine` (the empty writable disk the template was saved with; each sandbox gets a copy).
+ * `rw.pristine` (the writable disk as the prepared guest left it when saved; each sandbox gets a copy).
  * A template is written in a temp directory and renamed into place, so a listed one is complete.
  */
 
 export const TEMPLATE_FILES = { manifest: 'manifest.json', ram: 'ram', state: 'state', rwPristine: 'rw.pristine' } as const;
 /** In a build directory: `<pid> <start time>` of the template VM, for a later sweep if the builder dies. */
 export const BUILD_PID_FILE = 'qemu.pid';
-const MANIFEST_VERSION = 1;
+/** 2: the guest is saved prepared (PREPARE: root mounted), not only booted. */
+export const MANIFEST_VERSION = 2;
 
 /** What a template is made of; a sandbox may be restored from it only if all of it still holds. */
 export interface TemplateSpec {
