@@ -2,7 +2,7 @@
 # Build the nestbox guest: kernel (uncompressed vmlinux from Debian's linux-image package),
 # initramfs (the agent as /init + the modules it loads) and the benchmark floor.
 #
-#   scripts/build-guest.sh            -> build/guest/{vmlinux,initramfs.cpio,floor.cpio,agent,nestbox-shim,nestbox-runtime-shim,guest.json}
+#   scripts/build-guest.sh            -> build/guest/{vmlinux,initramfs.cpio,floor.cpio,agent,nestbox-shim,nestbox-vmm-exec,nestbox-runtime-shim,guest.json}
 #   NESTBOX_GUEST_DIR=/x scripts/build-guest.sh
 #
 # Idempotent and fast on rebuild: the kernel package is cached in /var/cache/nestbox and the
@@ -174,6 +174,7 @@ main() {
 	# the runc shim (process isolation) speaks the same protocol on the host side
 	make -s -C "$REPO/shim" >&2
 	cp "$REPO/shim/nestbox-shim" "$OUT/nestbox-shim.tmp" && mv "$OUT/nestbox-shim.tmp" "$OUT/nestbox-shim"
+	cp "$REPO/shim/nestbox-vmm-exec" "$OUT/nestbox-vmm-exec.tmp" && mv "$OUT/nestbox-vmm-exec.tmp" "$OUT/nestbox-vmm-exec"
 	# the waiter of nestbox-runtime (the OCI runtime CLI) for VM containers and exec sessions
 	make -s -C "$REPO/runtime-shim" >&2
 	cp "$REPO/runtime-shim/nestbox-runtime-shim" "$OUT/nestbox-runtime-shim.tmp" && mv "$OUT/nestbox-runtime-shim.tmp" "$OUT/nestbox-runtime-shim"

@@ -1,7 +1,7 @@
 import { readlinkSync } from 'node:fs';
 import * as path from 'node:path';
 import { isProcessAlive, killQuietly, procStartTime, waitProcessGone } from '../core/proc.js';
-import { QEMU_BINARY, qemuArgs, type QemuConfig } from '../vm/qemu/command.js';
+import { qemuCommand, type QemuConfig } from '../vm/qemu/command.js';
 import { makeRwDisk } from '../vm/qemu/rw-disk.js';
 import { sandboxQemuConfig } from '../vm/qemu/sandbox-config.js';
 import { quitQemu } from '../vm/qemu/quit.js';
@@ -24,7 +24,7 @@ export function vmConfig(dir: string, rootDisk: string, memoryMiB: number, cpus:
 
 /** The command line that boots it (QEMU first). */
 export function vmCommand(config: QemuConfig): string[] {
-  return [QEMU_BINARY, ...qemuArgs(config)];
+  return qemuCommand(config);
 }
 
 /**

@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+import { guestDir } from '../../core/paths.js';
 import { CTL_PORTS } from '../../guest/protocol.js';
 import type { Accel } from './accel.js';
 import type { VmMountPlan } from '../mount-plan.js';
@@ -44,6 +47,28 @@ export const QEMU_BINARY = process.env.NESTBOX_QEMU ?? 'qemu-system-x86_64';
 export const TCG_TB_MIB = Number(process.env.NESTBOX_TCG_TB_MIB ?? 32);
 /** The unprivileged user QEMU drops to after start-up (it needs no host file it has not opened). */
 export const RUN_AS = process.env.NESTBOX_QEMU_USER ?? 'nobody';
+
+/**
+ * What QEMU under TCG is started through: `nestbox-vmm-exec` (shim/vmm-exec.c, installed by set-up
+ * next to the guest kernel) turns transparent huge pages off for it, so a restored sandbox's code
+ * cache and ROMs take the 4 KiB pages they touch, not 2 MiB each. Under KVM QEMU runs directly:
+ * huge pages back a booted guest's RAM there, which the guest's speed depends on. Without the
+ * launcher (not built) QEMU runs directly too.
+ */
+let vmmExec: string | null | undefined;
+function tcgLauncher(): string | null {
+  if (vmmExec === undefined) {
+    const p = process.env.NESTBOX_VMM_EXEC ?? path.join(guestDir(), 'nestbox-vmm-exec');
+    vmmExec = p && existsSync(p) ? p : null;
+  }
+  return vmmExec;
+}
+
+/** The whole command line of a sandbox's QEMU: [program, ...arguments]. */
+export function qemuCommand(c: QemuConfig): string[] {
+  const launcher = c.accel === 'tcg' ? tcgLauncher() : null;
+  return [...(launcher ? [launcher] : []), QEMU_BINARY, ...qemuArgs(c)];
+}
 
 /** Names inside the sandbox directory: QEMU runs with it as cwd, so unix socket paths stay short. */
 const rel = {

@@ -6,7 +6,7 @@ import type { ImageRecord } from '../../image/types.js';
 import type { Backend, Launched, RootfsProvider } from '../backend.js';
 import { spawnMonitor } from '../spawn-monitor.js';
 import { resolveMounts, vmMountPlan, type VolumeSources } from '../mount-plan.js';
-import { QEMU_BINARY, qemuArgs, type QemuConfig } from './command.js';
+import { qemuCommand, type QemuConfig } from './command.js';
 import { removeStaleSockets, sandboxFiles } from '../sandbox-files.js';
 import { QmpClient } from './qmp.js';
 import { sandboxQemuConfig } from './sandbox-config.js';
@@ -61,7 +61,8 @@ export class VmBackend implements Backend {
     const fds = c.config.readOnly ? [] : [openSync(files.rwDisk, 'r'), openSync(files.rwDisk, 'r+')];
     let launched;
     try {
-      launched = spawnMonitor(QEMU_BINARY, qemuArgs({ ...base, ...(plan ? { mounts: plan } : {}), ...(fds.length ? { rwDiskFds: { readOnly: 3, readWrite: 4 } } : {}) }), files.stderr, c.dir, fds);
+      const [command, ...args] = qemuCommand({ ...base, ...(plan ? { mounts: plan } : {}), ...(fds.length ? { rwDiskFds: { readOnly: 3, readWrite: 4 } } : {}) });
+      launched = spawnMonitor(command!, args, files.stderr, c.dir, fds);
     } finally {
       for (const fd of fds) closeSync(fd);
     }
