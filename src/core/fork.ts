@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Container } from './container.js';
@@ -7,6 +8,7 @@ import { ConflictError, InvalidArgumentError } from './errors.js';
 import { Lock } from './lock.js';
 import { isProcessAlive, procStartTime } from './proc.js';
 import { checkable, copyChannelFiles } from './checkpoints.js';
+import { forEachBounded } from './parallel.js';
 import { createContinuation, discard, launchSaved, newMachineId, processesRootedAt, sweepContinuations } from './saved-sandbox.js';
 import { sandboxFiles } from '../vm/sandbox-files.js';
 import { killMonitor } from '../vm/qemu/checkpoint-launch.js';
@@ -29,6 +31,8 @@ export interface ForkResult {
 /** The RAM file a copy maps (a hard link per copy: the file goes when the last copy's directory does). */
 export const FORK_RAM = 'ram.fork';
 const MAX_COPIES = 64;
+/** Copies launched at once. */
+const FORK_PARALLEL = Math.max(1, Math.min(4, availableParallelism()));
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 /**
@@ -75,8 +79,8 @@ export async function fork(engine: Engine, ref: string, opts: ForkOptions = {}):
     const pausedMs = Date.now() - p0;
     // never written again: every copy maps it privately
     await fs.chmod(f(FORK_RAM), 0o400);
-    // 2. the copies
-    for (const name of names) {
+    // 2. the copies, a few at once (each is a QEMU restoring and a guest answering REIDENTIFY)
+    const makeCopy = async (name: string): Promise<Container> => {
       const machineId = newMachineId();
       const { container: copy, lock: copyLock } = await createContinuation(engine, c.config, { name, hostname: name, machineId, keepNetwork: true });
       try {
@@ -88,21 +92,34 @@ export async function fork(engine: Engine, ref: string, opts: ForkOptions = {}):
           await copySparse(f('rw.ext4'), sandboxFiles(copy.dir).rwDisk);
           await fs.chmod(sandboxFiles(copy.dir).rwDisk, 0o600);
         }
-        await copyChannelFiles(tmp, copy.dir);
+        await copyChannelFiles(tmp!, copy.dir);
       } catch (err) {
         await copyLock.release();
         await discard(engine, copy);
         throw err;
       }
-      made.push(
-        await launchSaved(
-          engine,
-          copy,
-          image,
-          { stateFile: f('state'), ramFile: path.join(copy.dir, FORK_RAM), ramBlock, ...(c.state.guestPid ? { guestPid: c.state.guestPid } : {}), identity: { hostname: name, machineId }, network: true },
-          copyLock,
-        ),
+      return launchSaved(
+        engine,
+        copy,
+        image,
+        { stateFile: f('state'), ramFile: path.join(copy.dir, FORK_RAM), ramBlock, ...(c.state.guestPid ? { guestPid: c.state.guestPid } : {}), identity: { hostname: name, machineId }, network: true },
+        copyLock,
       );
+    };
+    const copies: (Container | undefined)[] = [];
+    let failed = false;
+    try {
+      await forEachBounded(names, FORK_PARALLEL, async (name, i) => {
+        if (failed) return; // all or nothing: no new copy once one failed
+        try {
+          copies[i] = await makeCopy(name);
+        } catch (err) {
+          failed = true;
+          throw err;
+        }
+      });
+    } finally {
+      made.push(...copies.filter((x): x is Container => !!x));
     }
     return { containers: made, pausedMs, totalMs: Date.now() - t0 };
   } catch (err) {
