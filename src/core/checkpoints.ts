@@ -95,7 +95,12 @@ export class Checkpoints {
             await copyChannelFiles(c.dir, tmp);
             phases.diskMs = Date.now() - t;
           };
-          const saved = await saveFullState(c.dir, file(CHECKPOINT_FILES.state), file(CHECKPOINT_FILES.ram), c.config.memoryMiB * 1024 * 1024, wasRunning, copy);
+          // a running guest is saved live (pre-copy): stopped only for the last pages, the devices
+          // and the disk copy; one left running is resumed as soon as that is done
+          const saved = await saveFullState(c.dir, file(CHECKPOINT_FILES.state), file(CHECKPOINT_FILES.ram), c.config.memoryMiB * 1024 * 1024, wasRunning, {
+            alongside: copy,
+            ...(wasRunning ? { live: { resume: !!opts.leaveRunning } } : {}),
+          });
           ram = { block: saved.ramBlock, digest: saved.ramDigest };
           phases.saveMs = saved.ms;
           phases.ramPages = saved.pages;
@@ -103,13 +108,13 @@ export class Checkpoints {
           // its data on its way to the disk while the guest resumes and the rest is hashed
           ramSynced = syncFile(file(CHECKPOINT_FILES.ram));
           ramSynced.catch(() => undefined);
+          const stoppedAt = wasRunning ? saved.stoppedAt : p0;
           if (opts.keepStopped) {
-            pausedMs = Date.now() - p0;
+            pausedMs = Date.now() - stoppedAt;
           } else if (opts.leaveRunning) {
-            if (wasRunning) await qmpCommand(c.dir, 'cont');
-            pausedMs = Date.now() - p0;
+            pausedMs = (saved.resumedAt ?? Date.now()) - stoppedAt;
           } else {
-            pausedMs = Date.now() - p0;
+            pausedMs = Date.now() - stoppedAt;
             await quitVm(c.dir, c.state.pid, c.state.pidStart);
             c = await this.engine.store.update(c.config.id, (cur) => ({ ...cur.state, status: 'exited', exitCode: 0, finishedAt: new Date().toISOString() }));
           }
