@@ -87,7 +87,7 @@ export const checkpointBench: Benchmark = {
     if (r!.stats) checks.push({ variant: r!.name, target: `≤ ${RESTORE_TARGET_MS} ms (median)`, metric: 'median ms', value: r!.stats.median, pass: r!.stats.median <= RESTORE_TARGET_MS });
     const notes = [
       `the source runs \`${COUNTER}\`; each restored copy is checked to go on counting`,
-      'checkpoint phases: saveMs (a live save: QEMU sends the RAM while the guest runs and stops it for the last pages; the stream is split into the RAM file and the state file as it arrives; diskMs, the writable disk packed to qcow2 and the log copied once the guest stopped, after which it resumes), hashMs (state, disk, log: the RAM file is hashed as it is written), syncMs (fsync; the RAM file\'s starts when it is written); guest stopped: from QEMU\'s stop (its reported downtime) to the resume',
+      'checkpoint phases: saveMs (stop, the migration stream split into the RAM file and the state file as it arrives; diskMs, the writable disk packed to qcow2 and the log copied, runs at the same time), hashMs (state, disk, log: the RAM file is hashed as it is written), syncMs (fsync; the RAM file\'s starts when it is written)',
       'restore phases: checkMs (manifest, host identity, every file against its digest — from the verified-digest cache under the state root when unchanged) runs while setupMs + spawnMs (QEMU started with -incoming defer, the RAM file mapped, QMP and a ctl port connected, HELLO sent); then loadMs (the ~75 KB state) beside diskMs (qcow2 → the sparse raw writable disk, in place), resumeMs (cont), helloMs (the resumed guest answers the HELLO), identifyMs (REIDENTIFY); launchMs: from the checks passing to running',
     ];
     return { variants, checks, notes };

@@ -12,12 +12,10 @@ import { NestboxError } from './errors.js';
 
 export const CHECKPOINT_FORMAT = 'nestbox-checkpoint';
 /**
- * 3: the RAM digest hashes each page, then the list (ram-digest.ts), so a live save's pages sent
- * twice are hashed as they arrive; 2 (refused): one running hash of the pages in order; 2 and 3:
- * the guest's RAM is a file of its own (`ram`, mapped by a restore) and `state` holds the rest of
- * the migration stream; 1 (refused): RAM inside `state`.
+ * 2: the guest's RAM is a file of its own (`ram`, mapped by a restore) and `state` holds the rest
+ * of the migration stream; 1 (refused): RAM inside `state`.
  */
-export const CHECKPOINT_VERSION = 3;
+export const CHECKPOINT_VERSION = 2;
 /** Files a checkpoint directory may hold (nothing else is accepted on import). */
 export const CHECKPOINT_FILES = { manifest: 'manifest.json', state: 'state', ram: 'ram', disk: 'rw.qcow2', log: 'log', events: 'events' } as const;
 export const CHECKPOINT_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
@@ -110,7 +108,6 @@ export function parseManifest(text: string, where: string): CheckpointManifest {
   const bad = (what: string) => new CheckpointError(`checkpoint ${where}: manifest.json: ${what}`);
   if (typeof m !== 'object' || m === null || m.format !== CHECKPOINT_FORMAT) throw bad('not a nestbox checkpoint manifest');
   if (m.version === 1) throw new CheckpointError(`checkpoint ${where}: format version 1 (its RAM inside the state stream), made by an older nestbox; this one reads version ${CHECKPOINT_VERSION} only: create the checkpoint again`, 'CHECKPOINT_FOREIGN');
-  if (m.version === 2) throw new CheckpointError(`checkpoint ${where}: format version 2 (another RAM digest), made by an older nestbox; this one reads version ${CHECKPOINT_VERSION} only: create the checkpoint again`, 'CHECKPOINT_FOREIGN');
   if (m.version !== CHECKPOINT_VERSION) throw new CheckpointError(`checkpoint ${where}: format version ${String(m.version)}, this nestbox reads version ${CHECKPOINT_VERSION}`, 'CHECKPOINT_FOREIGN');
   if (!isStr(m.name, 128) || !CHECKPOINT_NAME_RE.test(m.name)) throw bad('invalid name');
   if (m.kind !== 'full' && m.kind !== 'disk') throw bad(`invalid kind ${String(m.kind)}`);

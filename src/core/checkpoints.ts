@@ -95,12 +95,7 @@ export class Checkpoints {
             await copyChannelFiles(c.dir, tmp);
             phases.diskMs = Date.now() - t;
           };
-          // a running guest is saved live (pre-copy): stopped only for the last pages, the devices
-          // and the disk copy; one left running is resumed as soon as that is done
-          const saved = await saveFullState(c.dir, file(CHECKPOINT_FILES.state), file(CHECKPOINT_FILES.ram), c.config.memoryMiB * 1024 * 1024, wasRunning, {
-            alongside: copy,
-            ...(wasRunning ? { live: { resume: !!opts.leaveRunning } } : {}),
-          });
+          const saved = await saveFullState(c.dir, file(CHECKPOINT_FILES.state), file(CHECKPOINT_FILES.ram), c.config.memoryMiB * 1024 * 1024, wasRunning, copy);
           ram = { block: saved.ramBlock, digest: saved.ramDigest };
           phases.saveMs = saved.ms;
           phases.ramPages = saved.pages;
@@ -108,13 +103,13 @@ export class Checkpoints {
           // its data on its way to the disk while the guest resumes and the rest is hashed
           ramSynced = syncFile(file(CHECKPOINT_FILES.ram));
           ramSynced.catch(() => undefined);
-          const stoppedAt = wasRunning ? saved.stoppedAt : p0;
           if (opts.keepStopped) {
-            pausedMs = Date.now() - stoppedAt;
+            pausedMs = Date.now() - p0;
           } else if (opts.leaveRunning) {
-            pausedMs = (saved.resumedAt ?? Date.now()) - stoppedAt;
+            if (wasRunning) await qmpCommand(c.dir, 'cont');
+            pausedMs = Date.now() - p0;
           } else {
-            pausedMs = Date.now() - stoppedAt;
+            pausedMs = Date.now() - p0;
             await quitVm(c.dir, c.state.pid, c.state.pidStart);
             c = await this.engine.store.update(c.config.id, (cur) => ({ ...cur.state, status: 'exited', exitCode: 0, finishedAt: new Date().toISOString() }));
           }

@@ -68,18 +68,15 @@ export async function fork(engine: Engine, ref: string, opts: ForkOptions = {}):
     const f = (n: string) => path.join(tmp!, n);
     // 1. the source stopped: its full state (RAM as a file, the rest as a stream), its writable
     // disk and log, at one instant
-    // a running source is saved live (pre-copy) and resumed once its disk and log are copied
     const p0 = Date.now();
-    const copy = async () => {
+    const { ramBlock } = await saveFullState(c.dir, f('state'), f(FORK_RAM), c.config.memoryMiB * 1024 * 1024, wasRunning);
+    try {
       if (!c.config.readOnly) await copySparse(sandboxFiles(c.dir).rwDisk, f('rw.ext4'));
-      await copyChannelFiles(c.dir, tmp!);
-    };
-    const saved = await saveFullState(c.dir, f('state'), f(FORK_RAM), c.config.memoryMiB * 1024 * 1024, wasRunning, {
-      alongside: copy,
-      ...(wasRunning ? { live: { resume: true } } : {}),
-    });
-    const { ramBlock } = saved;
-    const pausedMs = (saved.resumedAt ?? Date.now()) - (wasRunning ? saved.stoppedAt : p0);
+      await copyChannelFiles(c.dir, tmp);
+    } finally {
+      if (wasRunning) await qmpCommand(c.dir, 'cont');
+    }
+    const pausedMs = Date.now() - p0;
     // never written again: every copy maps it privately
     await fs.chmod(f(FORK_RAM), 0o400);
     // 2. the copies, a few at once (each is a QEMU restoring and a guest answering REIDENTIFY)

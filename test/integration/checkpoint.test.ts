@@ -63,26 +63,6 @@ test('a full checkpoint restores into a new container whose counter keeps counti
   await ok(['rm', '-f', 'dst']);
 });
 
-test('a running guest is checkpointed live (pre-copy): stopped for a fraction of the save, and what it kept writing is whole in the copy', async () => {
-  // top of each loop: a and b (two tmpfs pages) hold the same number; a page the save lost or
-  // took from before the stop would show as a mismatch (BAD) in the restored copy
-  const LOOP = 'echo 0 > /dev/shm/a; echo 0 > /dev/shm/b; while true; do read x < /dev/shm/a; read y < /dev/shm/b; [ "$x" = "$y" ] || echo BAD $x $y; i=$((x+1)); echo $i > /dev/shm/a; echo $i > /dev/shm/b; done';
-  await ok(['run', '-d', '--name', 'busy', 'busybox', 'sh', '-c', LOOP]);
-  await sleep(1000);
-  const r = await root.nb(['checkpoint', 'create', '--leave-running', 'busy', 'cpbusy'], { env: { NESTBOX_DEBUG: '1' } });
-  assert.equal(r.code, 0, r.stderr);
-  const m = /checkpoint cpbusy: (\d+) ms, guest stopped (\d+) ms/.exec(r.stderr);
-  assert.ok(m, r.stderr);
-  assert.ok(Number(m[2]) < Number(m[1]) / 2, `the guest was stopped for most of the save: ${m[0]}`);
-  await ok(['restore', 'cpbusy', '--name', 'busyr']);
-  const before = Number((await ok(['exec', 'busyr', 'cat', '/dev/shm/a'])).trim());
-  await sleep(1000);
-  assert.ok(Number((await ok(['exec', 'busyr', 'cat', '/dev/shm/a'])).trim()) > before, 'the restored loop runs');
-  for (const n of ['busy', 'busyr']) assert.doesNotMatch(await ok(['logs', n]), /BAD/);
-  await ok(['rm', '-f', 'busy', 'busyr']);
-  await ok(['checkpoint', 'rm', 'cpbusy']);
-});
-
 test('without --leave-running the source is stopped; a disk-only checkpoint boots a fresh guest on the saved layer', async () => {
   await ok(['run', '-d', '--name', 'stopme', 'busybox', 'sleep', '600']);
   await ok(['exec', 'stopme', 'sh', '-c', 'echo disk > /d.txt']);

@@ -5,7 +5,7 @@ import { isProcessAlive, waitProcessGone } from '../../core/proc.js';
 import { QmpClient } from './qmp.js';
 import type { Socket } from 'node:net';
 import { RamSplitter, type SplitResult } from './ram-split.js';
-import { saveDeviceState, type StateOptions } from './snapshot.js';
+import { saveDeviceState } from './snapshot.js';
 
 /**
  * The VM side of checkpoints: save a running sandbox's full state (RAM as a file, CPUs and
@@ -14,22 +14,14 @@ import { saveDeviceState, type StateOptions } from './snapshot.js';
  */
 
 /**
- * Save everything of the guest: its RAM (`ramBytes`) as the sparse file `ramOut`, the rest of
- * its state (CPUs, devices, firmware blocks) as the stream `stateOut` (src/vm/qemu/ram-split.ts),
- * and run `alongside` while it is stopped (it copies the writable disk). Stopped first, or with
- * `live` saved while it runs and stopped by QEMU for the last pages (pre-copy), then resumed by
- * `live.resume` if given. Otherwise the guest stays stopped: the caller resumes it (`cont`) or
- * ends it (`quit`). On failure the guest is resumed when `resumeOnFailure` (the source keeps
- * running).
+ * Stop the guest and save everything: its RAM (`ramBytes`) as the sparse file
+ * `ramOut`, the rest of its state (CPUs, devices, firmware blocks) as the stream `stateOut`
+ * (src/vm/qemu/ram-split.ts), while `alongside` runs (the guest is stopped: it copies the
+ * writable disk). The guest stays stopped: the caller then resumes
+ * it (`cont`) or ends it (`quit`). On failure the guest is resumed when `resumeOnFailure` (the
+ * source keeps running).
  */
-export async function saveFullState(
-  dir: string,
-  stateOut: string,
-  ramOut: string,
-  ramBytes: number,
-  resumeOnFailure: boolean,
-  opts: Pick<StateOptions, 'alongside' | 'live'> = {},
-): Promise<SplitResult & { ms: number; streamBytes: number; stoppedAt: number; resumedAt?: number }> {
+export async function saveFullState(dir: string, stateOut: string, ramOut: string, ramBytes: number, resumeOnFailure: boolean, alongside?: () => Promise<unknown>): Promise<SplitResult & { ms: number; streamBytes: number }> {
   const qmp = await QmpClient.connect(dir, 'qmp.sock', 5000);
   let result: SplitResult | undefined;
   const consume = (sock: Socket) =>
@@ -56,8 +48,8 @@ export async function saveFullState(
       });
     });
   try {
-    const saved = await saveDeviceState(qmp, dir, consume, 60_000, { ignoreShared: false, ...opts });
-    return { ...result!, ms: saved.ms, streamBytes: saved.bytes, stoppedAt: saved.stoppedAt, ...(saved.resumedAt !== undefined ? { resumedAt: saved.resumedAt } : {}) };
+    const saved = await saveDeviceState(qmp, dir, consume, 60_000, { ignoreShared: false, ...(alongside ? { alongside } : {}) });
+    return { ...result!, ms: saved.ms, streamBytes: saved.bytes };
   } catch (err) {
     if (resumeOnFailure) await qmp.execute('cont').catch(() => undefined);
     throw err;

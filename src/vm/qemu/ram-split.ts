@@ -1,6 +1,6 @@
 import { closeSync, fdatasync, ftruncateSync, openSync, writeSync, writevSync } from 'node:fs';
 import { BackendError } from '../../core/errors.js';
-import { PAGE, RamDigester, isZeroPage } from '../../core/ram-digest.js';
+import { PAGE, RamDigester, digestRamFile, isZeroPage } from '../../core/ram-digest.js';
 import type { Digest } from '../../core/checkpoint-manifest.js';
 
 /**
@@ -69,7 +69,7 @@ export class RamSplitter {
   private syncing: Promise<void>[] = [];
 
   /** `ramBytes`: the guest's memory size (its RAM block is the one of that size named as in RAM_BLOCK_NAMES). */
-  constructor(statePath: string, ramPath: string, private readonly ramBytes: number) {
+  constructor(statePath: string, private readonly ramPath: string, private readonly ramBytes: number) {
     this.npages = ramBytes / PAGE;
     this.written = new Uint8Array(this.npages);
     this.stateFd = openSync(statePath, 'wx', 0o600);
@@ -122,7 +122,7 @@ export class RamSplitter {
     this.close();
     if (this.mode !== 'pass' || this.carry.length) throw unsupported(`it ended in the ${this.mode === 'pass' ? 'middle of a record' : `${this.mode} part`}`);
     if (!this.ramBlock) throw unsupported('no RAM block list');
-    const ramDigest = this.digester.digest(this.ramBytes);
+    const ramDigest = this.digester.ok ? this.digester.digest(this.ramBytes) : await digestRamFile(this.ramPath);
     return { ramBlock: this.ramBlock, ramDigest, stateBytes: this.stateBytes, pages: this.pages };
   }
 

@@ -15,10 +15,6 @@ import type { QmpClient } from './qmp.js';
 const ignoreShared = (state: boolean) => ({ capabilities: [{ capability: 'x-ignore-shared', state }] });
 /** No bandwidth cap while the guest is stopped (QEMU's default, 128 MiB/s, doubles a full save's time). */
 const UNLIMITED = { 'max-bandwidth': 64 * 1024 ** 3, 'downtime-limit': 60_000 };
-/** A live save: no bandwidth cap; QEMU stops the guest once what is left fits in this many ms. */
-const LIVE = { 'max-bandwidth': 64 * 1024 ** 3, 'downtime-limit': 50 };
-/** A live save that has not converged after this long (a guest dirtying memory faster than it is sent) stops the guest. */
-const LIVE_MAX_MS = Number(process.env.NESTBOX_LIVE_SAVE_MS ?? 1500);
 
 export interface StateOptions {
   /**
@@ -31,23 +27,6 @@ export interface StateOptions {
    * templates). false: a full stream with RAM (checkpoints). Saver and loader must agree.
    */
   ignoreShared?: boolean;
-  /**
-   * Pre-copy: save while the guest runs. QEMU sends its RAM, then again what the guest dirtied
-   * meanwhile, and stops the guest only for the last pages and the devices (or when it has not
-   * converged after NESTBOX_LIVE_SAVE_MS, 1.5 s: then it is stopped). `alongside` runs once the
-   * guest has stopped; with `resume` the guest is then resumed (`cont`, on this QMP connection:
-   * QEMU takes one at a time) while the end of the stream is still being taken in.
-   */
-  live?: { resume?: boolean };
-}
-
-export interface SavedState {
-  bytes: number;
-  ms: number;
-  /** When the guest stopped (Date.now() scale): at the start, or for a live save when QEMU stopped it. */
-  stoppedAt: number;
-  /** When it was resumed (`live.resume`). */
-  resumedAt?: number;
 }
 /** Name of the socket the host listens on while QEMU saves (inside QEMU's chroot: its cwd). */
 const SAVE_SOCKET = 'save.sock';
@@ -61,22 +40,20 @@ interface MigrateInfo {
 export type StateSink = string | ((sock: net.Socket) => Promise<void>);
 
 /**
- * Stop the VM (or with `live`, let QEMU stop it at the end: pre-copy) and write its device state
- * to `out` (a file, or a consumer of the stream). QEMU can
+ * Stop the VM and write its device state to `out` (a file, or a consumer of the stream). QEMU can
  * only migrate to a named fd (which needs SCM_RIGHTS, which Node lacks) or connect to a socket:
  * the host listens on a socket in `dir`, QEMU's chroot, which QEMU (dropped to `nobody`) may
  * enter only while this runs. The VM stays stopped afterwards.
  */
-export async function saveDeviceState(qmp: QmpClient, dir: string, out: StateSink, timeoutMs = 30_000, opts: StateOptions = {}): Promise<SavedState> {
+export async function saveDeviceState(qmp: QmpClient, dir: string, out: StateSink, timeoutMs = 30_000, opts: StateOptions = {}): Promise<{ bytes: number; ms: number }> {
   const t0 = Date.now();
   await qmp.execute('migrate-set-capabilities', ignoreShared(opts.ignoreShared ?? true));
-  await qmp.execute('migrate-set-parameters', opts.live ? LIVE : UNLIMITED);
-  if (opts.live) return saveStream(qmp, dir, out, timeoutMs, t0, opts);
+  await qmp.execute('migrate-set-parameters', UNLIMITED);
   await qmp.execute('stop');
   const side = opts.alongside?.();
   side?.catch(() => undefined);
   try {
-    const saved = await saveStream(qmp, dir, out, timeoutMs, t0);
+    const saved = await saveStopped(qmp, dir, out, timeoutMs, t0);
     await side;
     return saved;
   } finally {
@@ -84,12 +61,7 @@ export async function saveDeviceState(qmp: QmpClient, dir: string, out: StateSin
   }
 }
 
-/** QEMU's own account of a finished migration: how long the guest was stopped, ms. */
-interface CompletedInfo extends MigrateInfo {
-  downtime?: number;
-}
-
-async function saveStream(qmp: QmpClient, dir: string, out: StateSink, timeoutMs: number, t0: number, live?: StateOptions): Promise<SavedState> {
+async function saveStopped(qmp: QmpClient, dir: string, out: StateSink, timeoutMs: number, t0: number): Promise<{ bytes: number; ms: number }> {
   const sockPath = path.join(dir, SAVE_SOCKET);
   await fs.rm(sockPath, { force: true });
   const file = typeof out === 'string' ? createWriteStream(out, { flags: 'wx', mode: 0o600 }) : undefined;
@@ -118,32 +90,15 @@ async function saveStream(qmp: QmpClient, dir: string, out: StateSink, timeoutMs
   });
   received.catch(() => undefined);
   const mode = (await fs.stat(dir)).mode & 0o777;
-  let stoppedAt = t0;
-  let resumedAt: number | undefined;
   try {
     await listenUnix(server, dir, SAVE_SOCKET);
     await fs.chmod(sockPath, 0o666);
     await fs.chmod(dir, mode | 0o011); // search only: QEMU must not list or read anything else
     await qmp.execute('migrate', { uri: `unix:${SAVE_SOCKET}` });
     const deadline = Date.now() + timeoutMs;
-    let forced = false;
     for (;;) {
-      const info = await qmp.execute<CompletedInfo>('query-migrate');
-      if (info.status === 'completed') {
-        if (live) {
-          stoppedAt = Date.now() - Math.max(0, Number(info.downtime) || 0);
-          await live.alongside?.();
-          if (live.live?.resume) {
-            await qmp.execute('cont');
-            resumedAt = Date.now();
-          }
-        }
-        break;
-      }
-      if (live && !forced && Date.now() - t0 > LIVE_MAX_MS && info.status === 'active') {
-        forced = true;
-        await qmp.execute('stop');
-      }
+      const info = await qmp.execute<MigrateInfo>('query-migrate');
+      if (info.status === 'completed') break;
       if (info.status === 'failed' || info.status === 'cancelled') {
         // a consumer that refused the stream says why
         await Promise.race([received, sleep(100)]).catch((err: Error) => {
@@ -164,12 +119,11 @@ async function saveStream(qmp: QmpClient, dir: string, out: StateSink, timeoutMs
     await fs.chmod(dir, mode);
     await fs.rm(sockPath, { force: true });
   }
-  const times = { stoppedAt, ...(resumedAt !== undefined ? { resumedAt } : {}) };
-  if (!file) return { bytes, ms: Date.now() - t0, ...times };
+  if (!file) return { bytes, ms: Date.now() - t0 };
   const fh = await fs.open(out as string, 'r');
   try {
     await fh.sync();
-    return { bytes: (await fh.stat()).size, ms: Date.now() - t0, ...times };
+    return { bytes: (await fh.stat()).size, ms: Date.now() - t0 };
   } finally {
     await fh.close();
   }
