@@ -27,7 +27,8 @@ export class ContainerStore {
     return path.join(this.paths.containers, id);
   }
 
-  async create(config: ContainerConfig, state: ContainerState): Promise<Container> {
+  /** `prepare` puts files in the new directory before the container is listed (its config is written last). */
+  async create(config: ContainerConfig, state: ContainerState, prepare?: (dir: string) => Promise<void>): Promise<Container> {
     if (!NAME_RE.test(config.name)) {
       throw new InvalidArgumentError(`invalid container name "${config.name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
     }
@@ -47,8 +48,9 @@ export class ContainerStore {
     const dir = this.dirOf(config.id);
     try {
       await fs.mkdir(dir, { mode: 0o700 });
-      await writeJsonAtomic(path.join(dir, 'config.json'), config, 0o600);
+      await prepare?.(dir);
       await writeJsonAtomic(path.join(dir, 'state.json'), state, 0o600);
+      await writeJsonAtomic(path.join(dir, 'config.json'), config, 0o600);
     } catch (err) {
       await fs.rm(dir, { recursive: true, force: true });
       await fs.rm(nameFile, { force: true });

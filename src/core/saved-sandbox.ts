@@ -44,10 +44,12 @@ export async function createContinuation(engine: Engine, from: ContainerConfig, 
     ...(opts.hostname ? { hostname: opts.hostname } : {}),
     ...(opts.machineId ? { machineId: opts.machineId } : {}),
   };
-  const c = await engine.store.create(config, { status: 'created', restartCount: 0 });
+  // marked before it is listed at all (a kill -9 right after must not leave a plain `created`
+  // container), atomically (a sweep must never find the mark half-written)
+  const c = await engine.store.create(config, { status: 'created', restartCount: 0 }, (dir) =>
+    writeJsonAtomic(path.join(dir, FILLING), { pid: process.pid, start: procStartTime(process.pid) }, 0o600),
+  );
   const lock = (await Lock.tryAcquire(engine.root, `start-${id}`))!;
-  // atomic: a sweep must never find it half-written (kill -9 between open and write)
-  await writeJsonAtomic(path.join(c.dir, FILLING), { pid: process.pid, start: procStartTime(process.pid) }, 0o600);
   return { container: c, lock };
 }
 
