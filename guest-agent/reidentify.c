@@ -49,8 +49,9 @@ void handle_reidentify(struct agent *a, int port, const struct frame *f)
 		return;
 	}
 	set_clock_and_reseed(&r);
-	/* NET (a fork on a network): its own MAC and address on the NIC the saved guest has */
-	if (net_setup(r.nets, r.netc, 1, hosts_extra, sizeof(hosts_extra), resolv, sizeof(resolv), msg, sizeof(msg))) {
+	/* NET (a fork on a network): its own MAC and address on the NIC the saved guest has; without
+	 * NET (a restored checkpoint) the NICs are left as they were */
+	if (net_setup(r.nets, r.netc, r.netc > 0, hosts_extra, sizeof(hosts_extra), resolv, sizeof(resolv), msg, sizeof(msg))) {
 		send_error(q, f->session, 125, msg, 0);
 		request_free(&r);
 		return;
