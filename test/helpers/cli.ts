@@ -16,6 +16,9 @@ export interface CliResult {
   stderr: string;
 }
 
+/** A main process that prints 0, 1, 2 … every 0.1 s (state that must survive a checkpoint, fork, pause or move). */
+export const COUNTER = ['sh', '-c', 'i=0; while true; do echo $i; i=$((i+1)); sleep 0.1; done'];
+
 /** A private state root for one test file; removed (with its containers) by `dispose`. */
 export class TestRoot {
   readonly dir = mkdtempSync(path.join(tmpdir(), 'nestbox-test-'));
@@ -30,6 +33,16 @@ export class TestRoot {
     const r = await this.nb(args, opts);
     assert.equal(r.code, 0, `nestbox ${args.join(' ')} failed: ${r.stderr}`);
     return r.stdout;
+  }
+
+  /** The last number a COUNTER container printed. */
+  async lastCount(name: string): Promise<number> {
+    return Number((await this.ok(['logs', name])).trim().split('\n').pop());
+  }
+
+  /** `nestbox inspect NAME`, parsed (docker-shaped JSON, read field by field). */
+  async inspect(name: string): Promise<any> {
+    return JSON.parse(await this.ok(['inspect', name]))[0];
   }
 
   async dispose(): Promise<void> {

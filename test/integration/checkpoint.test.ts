@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { NESTBOX, TestRoot, processesMatching, waitUntil } from '../helpers/cli.js';
+import { COUNTER, NESTBOX, TestRoot, processesMatching, waitUntil } from '../helpers/cli.js';
 
 // Checkpoints (docs/checkpoints.md): full and disk-only, restore into a new container, export /
 // import, and what a corrupted, foreign or interrupted checkpoint does.
@@ -12,9 +12,8 @@ const root = new TestRoot();
 after(() => root.dispose());
 
 const ok = (args: string[]) => root.ok(args);
-const COUNTER = ['sh', '-c', 'i=0; while true; do echo $i; i=$((i+1)); sleep 0.1; done'];
-const lastCount = async (name: string) => Number((await ok(['logs', name])).trim().split('\n').pop());
-const state = async (name: string) => JSON.parse(await ok(['inspect', name]))[0];
+const lastCount = (name: string) => root.lastCount(name);
+const state = (name: string) => root.inspect(name);
 const cpDir = path.join(root.dir, 'checkpoints');
 
 /** Offset of the data of entry `name` in a tar (GNU: 512-byte headers; a sparse entry's map is in its header). */

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { NESTBOX, TestRoot, processesMatching, waitUntil } from '../helpers/cli.js';
+import { COUNTER, NESTBOX, TestRoot, processesMatching, waitUntil } from '../helpers/cli.js';
 
 // `nestbox fork` (docs/checkpoints.md): running copies of a running VM container that share its
 // memory copy-on-write, each with its own identity and writable layer.
@@ -12,9 +12,8 @@ const root = new TestRoot();
 after(() => root.dispose());
 
 const ok = (args: string[]) => root.ok(args);
-const COUNTER = ['sh', '-c', 'i=0; while true; do echo $i; i=$((i+1)); sleep 0.1; done'];
-const lastCount = async (name: string) => Number((await ok(['logs', name])).trim().split('\n').pop());
-const state = async (name: string) => JSON.parse(await ok(['inspect', name]))[0];
+const lastCount = (name: string) => root.lastCount(name);
+const state = (name: string) => root.inspect(name);
 const pss = (pid: number) => Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))![1]) / 1024;
 const tapsOf = (pid: number) => [...readFileSync(`/proc/${pid}/cmdline`, 'utf8').matchAll(/ifname=([^,\0]+)/g)].map((m) => m[1]!);
 const forksDir = path.join(root.dir, 'forks');

@@ -5,7 +5,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { NESTBOX, TestRoot, processesMatching, waitUntil } from '../helpers/cli.js';
+import { COUNTER, NESTBOX, TestRoot, processesMatching, waitUntil } from '../helpers/cli.js';
 import { stopServe } from '../helpers/serve.js';
 
 // `nestbox migrate CONTAINER --to HOST:PORT` (docs/checkpoints.md, "Migration"): from the
@@ -25,8 +25,7 @@ const ok = async (root: TestRoot, args: string[]) => {
   assert.equal(r.code, 0, `nestbox ${args.join(' ')} failed: ${r.stderr}`);
   return r.stdout;
 };
-const COUNTER = ['sh', '-c', 'i=0; while true; do echo $i; i=$((i+1)); sleep 0.1; done'];
-const lastCount = async (root: TestRoot, name: string) => Number((await ok(root, ['logs', name])).trim().split('\n').pop());
+const lastCount = (root: TestRoot, name: string) => root.lastCount(name);
 const freePort = () =>
   new Promise<number>((resolve) => {
     const s = net.createServer().listen(0, '127.0.0.1', () => {

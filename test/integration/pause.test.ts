@@ -10,7 +10,7 @@ after(() => root.dispose());
 const ok = (args: string[]) => root.ok(args);
 const COUNTER = ['sh', '-c', 'trap "exit 3" TERM; i=0; while true; do echo $i; i=$((i+1)); sleep 0.1; done'];
 const lines = async (name: string) => (await ok(['logs', name])).trim().split('\n').length;
-const state = async (name: string) => JSON.parse(await ok(['inspect', name]))[0].State;
+const state = async (name: string) => (await root.inspect(name)).State;
 
 test('pause stops the guest, unpause resumes it; exec is refused while paused; stop and rm -f work on a paused VM', async () => {
   const [a, b] = await Promise.all([ok(['run', '-d', '--name', 'pa', 'busybox', ...COUNTER]), ok(['run', '-d', '--name', 'pb', 'busybox', ...COUNTER])]);
