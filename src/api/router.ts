@@ -24,23 +24,25 @@ interface Route {
   pattern: RegExp;
   names: string[];
   handler: Handler;
+  /** Largest request body this route takes (default: the server's, 1 MiB). */
+  maxBody?: number;
 }
 
 /** Method + path patterns like `/containers/:id/json`; a `:name` matches one segment (an image name may hold `/`, see `*name`). */
 export class Router {
   private readonly routes: Route[] = [];
 
-  on(method: string, path: string, handler: Handler): this {
+  on(method: string, path: string, handler: Handler, opts: { maxBody?: number } = {}): this {
     const names: string[] = [];
     const source = path.replace(/[.]/g, '\\.').replace(/([:*])(\w+)/g, (_m, kind: string, name: string) => {
       names.push(name);
       return kind === '*' ? '(.+?)' : '([^/]+)';
     });
-    this.routes.push({ method, pattern: new RegExp(`^${source}$`), names, handler });
+    this.routes.push({ method, pattern: new RegExp(`^${source}$`), names, handler, ...opts });
     return this;
   }
 
-  match(method: string, path: string): { handler: Handler; params: Record<string, string> } {
+  match(method: string, path: string): { handler: Handler; params: Record<string, string>; maxBody?: number } {
     let pathMatched = false;
     for (const r of this.routes) {
       const m = r.pattern.exec(path);
@@ -49,7 +51,7 @@ export class Router {
       if (r.method !== method && !(r.method === 'GET' && method === 'HEAD')) continue;
       const params: Record<string, string> = {};
       r.names.forEach((n, i) => (params[n] = decodeURIComponent(m[i + 1]!)));
-      return { handler: r.handler, params };
+      return { handler: r.handler, params, ...(r.maxBody ? { maxBody: r.maxBody } : {}) };
     }
     if (pathMatched) throw new ApiError(405, `method ${method} is not allowed on ${path}`);
     throw new ApiError(404, `page not found: ${method} ${path} is not supported by nestbox`);

@@ -39,7 +39,7 @@ export class ApiServer {
     this.router = addNativeRoutes(dockerRouter(this.ctx), this.ctx);
     this.log = opts.log ?? (() => undefined);
     this.http = http.createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 5_000 });
-    this.http.on('request', (req, res) => void this.dispatch(req, new ResponseReply(res, headers()), false, () => readBody(req)));
+    this.http.on('request', (req, res) => void this.dispatch(req, new ResponseReply(res, headers()), false, (limit) => readBody(req, limit)));
     this.http.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       // a hijacked stream is half-closed by the client when its stdin ends: keep writing to it
       socket.allowHalfOpen = true;
@@ -52,14 +52,14 @@ export class ApiServer {
     });
   }
 
-  private async dispatch(req: http.IncomingMessage, reply: Reply, upgrade: boolean, body: () => Promise<Buffer>): Promise<void> {
+  private async dispatch(req: http.IncomingMessage, reply: Reply, upgrade: boolean, body: (limit?: number) => Promise<Buffer>): Promise<void> {
     const method = req.method ?? 'GET';
     if (process.env.NESTBOX_API_DEBUG) this.log(`${method} ${req.url}${upgrade ? ' (upgrade)' : ''}`);
     try {
       const url = new URL(req.url ?? '/', 'http://docker');
       const { version, path: route } = splitVersion(url.pathname);
-      const { handler, params } = this.router.match(method, route);
-      const buf = await body();
+      const { handler, params, maxBody } = this.router.match(method, route);
+      const buf = await body(maxBody);
       await handler({ method, path: route, version, params, query: url.searchParams, headers: req.headers, body: buf, upgrade, reply });
     } catch (err) {
       const { status, message, code } = errorReply(err);

@@ -6,6 +6,7 @@ import { BackendError, ConflictError, InvalidArgumentError } from './errors.js';
 import { Checkpoints, checkable } from './checkpoints.js';
 import { forkTempDir, sweepForks } from './fork.js';
 import { qmpCommand, quitVm } from '../vm/qemu/checkpoint-vm.js';
+import { MIGRATION_CHUNK_BYTES } from './migration-in.js';
 
 export interface MigrateResult {
   /** The container on the destination (its id there). */
@@ -18,8 +19,8 @@ export interface MigrateResult {
   phases: Record<string, number>;
 }
 
-/** Chunks of the upload: the API server takes request bodies up to 1 MiB. */
-const CHUNK = 1024 * 1024;
+/** Chunks of the upload: as large as the destination's migration route takes (16 MiB). */
+const CHUNK = MIGRATION_CHUNK_BYTES;
 const TIMEOUT_MS = Number(process.env.NESTBOX_MIGRATE_TIMEOUT_MS ?? 120_000);
 
 /**

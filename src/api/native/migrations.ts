@@ -8,7 +8,7 @@ import { sandboxView } from './sandboxes.js';
 /**
  * The destination's side of `nestbox migrate` (docs/checkpoints.md, "Migration"):
  * `POST /nestbox/v1/migrations` → `{id}`; `PUT /nestbox/v1/migrations/:id/data?offset=N` appends a
- * chunk (≤ 1 MiB) of the checkpoint export; `POST /nestbox/v1/migrations/:id/start` `{"name"}`
+ * chunk (≤ 16 MiB, MIGRATION_CHUNK_BYTES) of the checkpoint export; `POST /nestbox/v1/migrations/:id/start` `{"name"}`
  * imports, checks and restores it, answering once the container runs; `DELETE` drops an upload.
  */
 export async function createMigration(ctx: DockerContext, req: ApiRequest): Promise<void> {
