@@ -78,7 +78,11 @@ void handle_reidentify(struct agent *a, int port, const struct frame *f);
 
 /* prepare.c */
 void handle_prepare(struct agent *a, int port, const struct frame *f);
-int prepared_root(struct agent *a, const struct request *r, const char *hostname, char *msg, size_t size);
+/* The network, root and identity of a RUN or PREPARE (clock and entropy set by the caller): from
+ * scratch on a booted guest, or only what differs on a `prepared` one; what was set is recorded in
+ * a->prepared. Returns 0, or non-zero with msg. */
+int sandbox_setup(struct agent *a, const struct request *r, int prepared, const char *hostname, char *msg,
+		  size_t size);
 void prepare_finished(struct agent *a, const struct session *s);
 
 #endif

@@ -227,7 +227,7 @@ static void handle_run(struct agent *a, int port, const struct frame *f)
 	struct request r;
 	struct session *s;
 	const char *hostname;
-	char msg[512], hosts_extra[2048], resolv[1024];
+	char msg[512];
 	int prepared = a->state == STATE_PREPARED, err;
 
 	if ((a->state != STATE_BOOTED && !prepared) || f->session != 0) {
@@ -248,15 +248,8 @@ static void handle_run(struct agent *a, int port, const struct frame *f)
 	 * restored from it until this reseed */
 	set_clock_and_reseed(&r);
 	hostname = r.hostname && *r.hostname ? r.hostname : "localhost";
-	if (prepared) {
-		/* the root is mounted and the network set up: redo only what this RUN changes */
-		err = prepared_root(a, &r, hostname, msg, sizeof(msg));
-	} else {
-		snprintf(a->hostname, sizeof(a->hostname), "%s", hostname);
-		a->writable = r.readonly != 1;
-		err = net_setup(r.nets, r.netc, 1, hosts_extra, sizeof(hosts_extra), resolv, sizeof(resolv), msg, sizeof(msg)) ||
-		      rootfs_mount(!a->writable, hostname, r.machine_id, hosts_extra, resolv, msg, sizeof(msg));
-	}
+	/* prepared: the root is mounted and the network set up, redo only what this RUN changes */
+	err = sandbox_setup(a, &r, prepared, hostname, msg, sizeof(msg));
 	if (err || volumes_mount(r.mounts, r.mountc, msg, sizeof(msg))) {
 		send_error(events, 0, 125, msg, 1);
 		a->shutdown = 1;

@@ -88,18 +88,7 @@ void handle_prepare(struct agent *a, int port, const struct frame *f)
 	a->prepared.port = port;
 	set_clock_and_reseed(&r);
 	hostname = r.hostname && *r.hostname ? r.hostname : "localhost";
-	if (again) {
-		err = prepared_root(a, &r, hostname, msg, sizeof(msg));
-	} else {
-		snprintf(a->hostname, sizeof(a->hostname), "%s", hostname);
-		a->writable = r.readonly != 1;
-		snprintf(a->prepared.machine_id, sizeof(a->prepared.machine_id), "%s", r.machine_id);
-		link_items(&r, a->prepared.links, sizeof(a->prepared.links));
-		err = net_setup(r.nets, r.netc, 1, a->prepared.hosts_extra, sizeof(a->prepared.hosts_extra),
-				a->prepared.resolv, sizeof(a->prepared.resolv), msg, sizeof(msg)) ||
-		      rootfs_mount(!a->writable, hostname, r.machine_id, a->prepared.hosts_extra, a->prepared.resolv,
-				   msg, sizeof(msg));
-	}
+	err = sandbox_setup(a, &r, again, hostname, msg, sizeof(msg));
 	if (err) {
 		send_error(q, 0, 125, msg, 0);
 		a->shutdown = 1; /* half set up: of no use to a RUN */
@@ -125,7 +114,7 @@ void handle_prepare(struct agent *a, int port, const struct frame *f)
 /* RUN (or PREPARE) after PREPARE: clock and entropy were set by the caller; configure the links
  * again only if they differ, rewrite the identity files only if they differ. On success the
  * prepared state is what this request set. */
-int prepared_root(struct agent *a, const struct request *r, const char *hostname, char *msg, size_t size)
+static int prepared_root(struct agent *a, const struct request *r, const char *hostname, char *msg, size_t size)
 {
 	char links[sizeof(a->prepared.links)], hosts_extra[sizeof(a->prepared.hosts_extra)];
 	char resolv[sizeof(a->prepared.resolv)];
@@ -156,4 +145,19 @@ int prepared_root(struct agent *a, const struct request *r, const char *hostname
 	snprintf(a->prepared.hosts_extra, sizeof(a->prepared.hosts_extra), "%s", hosts_extra);
 	snprintf(a->prepared.resolv, sizeof(a->prepared.resolv), "%s", resolv);
 	return 0;
+}
+
+int sandbox_setup(struct agent *a, const struct request *r, int prepared, const char *hostname, char *msg,
+		  size_t size)
+{
+	if (prepared)
+		return prepared_root(a, r, hostname, msg, size);
+	snprintf(a->hostname, sizeof(a->hostname), "%s", hostname);
+	a->writable = r->readonly != 1;
+	snprintf(a->prepared.machine_id, sizeof(a->prepared.machine_id), "%s", r->machine_id);
+	link_items(r, a->prepared.links, sizeof(a->prepared.links));
+	return net_setup(r->nets, r->netc, 1, a->prepared.hosts_extra, sizeof(a->prepared.hosts_extra),
+			 a->prepared.resolv, sizeof(a->prepared.resolv), msg, size) ||
+	       rootfs_mount(!a->writable, hostname, r->machine_id, a->prepared.hosts_extra, a->prepared.resolv, msg,
+			    size);
 }
