@@ -1,5 +1,7 @@
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <grp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -7,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -96,6 +99,7 @@ static void exec_path(int pipe_fd, char *const *argv, char *const *envp)
 {
 	const char *prog = argv[0], *path = env_get(envp, "PATH"), *p, *end;
 	char full[4096];
+	struct stat st;
 	size_t dl;
 
 	if (strchr(prog, '/')) {
@@ -107,9 +111,11 @@ static void exec_path(int pipe_fd, char *const *argv, char *const *envp)
 	for (p = path ? path : DEFAULT_PATH;; p = end + 1) {
 		end = strchr(p, ':');
 		dl = end ? (size_t)(end - p) : strlen(p);
-		if (snprintf(full, sizeof(full), "%.*s/%s", (int)dl, dl ? p : ".", prog) < (int)sizeof(full)) {
+		/* like Go's LookPath, skip entries that are missing or not executable files; found by
+		 * stat, not by trying execve, which sets up a new address space for each miss */
+		if (snprintf(full, sizeof(full), "%.*s/%s", (int)dl, dl ? p : ".", prog) < (int)sizeof(full) &&
+		    !stat(full, &st) && !S_ISDIR(st.st_mode) && !access(full, X_OK)) {
 			execve(full, argv, envp);
-			/* like Go's LookPath, skip entries that are missing or not executable */
 			if (errno != ENOENT && errno != ENOTDIR && errno != EACCES)
 				exec_error(pipe_fd, prog, full, errno);
 		}
@@ -150,6 +156,42 @@ static void child(const struct spawn_opts *o, int fds[3], int slave, int pipe_fd
 	exec_path(pipe_fd, o->argv, o->envp);
 }
 
+struct child_args {
+	const struct spawn_opts *o;
+	int fds[3], slave, pipe_fd;
+};
+
+/*
+ * The child shares the agent's memory until it execs or exits (CLONE_VM | CLONE_VFORK, as
+ * posix_spawn does), so it runs on a stack of its own and writes nothing of the agent's but
+ * errno. No copy of the agent's address space is made and torn down again at every start:
+ * under TCG those kernel paths are code a restored sandbox would translate at its first RUN.
+ * One process starts at a time (the agent has one thread), so one stack serves.
+ */
+static char child_stack[64 * 1024] __attribute__((aligned(16)));
+
+static int child_main(void *p)
+{
+	struct child_args *a = p;
+
+	child(a->o, a->fds, a->slave, a->pipe_fd);
+	return 125; /* not reached: child() execs or exits */
+}
+
+/* Signals stay blocked in the agent until the child has reset its handlers (inherited, but the
+ * agent's handlers must never run on the shared memory in the child). */
+static pid_t start_child(struct child_args *a)
+{
+	sigset_t all, old;
+	pid_t pid;
+
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	pid = clone(child_main, child_stack + sizeof(child_stack), CLONE_VM | CLONE_VFORK | SIGCHLD, a);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return pid;
+}
+
 static void close_all(int *fds, size_t n)
 {
 	size_t i;
@@ -162,7 +204,7 @@ static void close_all(int *fds, size_t n)
 int spawn_process(const struct spawn_opts *o, struct child *c, int *code, char *msg, size_t size)
 {
 	/* p: stdin r/w, stdout r/w, stderr r/w, status r/w */
-	int p[8] = { -1, -1, -1, -1, -1, -1, -1, -1 }, master = -1, slave = -1, fds[3], err, st;
+	int p[8] = { -1, -1, -1, -1, -1, -1, -1, -1 }, master = -1, slave = -1, fds[3] = { -1, -1, -1 }, err, st;
 	struct failure f;
 	ssize_t n;
 	pid_t pid;
@@ -187,13 +229,11 @@ int spawn_process(const struct spawn_opts *o, struct child *c, int *code, char *
 		fds[1] = p[3];
 		fds[2] = p[5];
 	}
-	pid = fork();
+	/* p[6], the status pipe's read end, is close-on-exec: the child does not hold it open */
+	struct child_args args = { .o = o, .fds = { fds[0], fds[1], fds[2] }, .slave = slave, .pipe_fd = p[7] };
+	pid = start_child(&args);
 	if (pid < 0)
 		goto fail_errno;
-	if (pid == 0) {
-		close(p[6]);
-		child(o, fds, slave, p[7]);
-	}
 	close(p[7]);
 	p[7] = -1;
 	n = read(p[6], &f, sizeof(f));
