@@ -83,39 +83,51 @@ static void set_sin(struct sockaddr *sa, struct in_addr a)
 	memcpy(sa, &sin, sizeof(sin));
 }
 
-/* Ethernet interfaces (not lo) in ifindex order. */
-static int list_ifaces(int fd, char names[][IF_NAMESIZE], unsigned char macs[][6], int max)
-{
-	struct if_nameindex *all = if_nameindex(), *p;
-	struct ifreq ifr;
-	int n = 0;
+/*
+ * Ethernet interfaces (not lo) in ifindex order, looked up index by index (SIOCGIFNAME) rather
+ * than listed by a netlink dump (if_nameindex): the guest's interfaces are lo and its NICs, with
+ * the first indexes, and under TCG the netlink paths are code every restored sandbox translated
+ * again at its first RUN.
+ */
+#define MAX_IFINDEX 256
+#define IFINDEX_GAP 16 /* this many unused indexes in a row: no more interfaces */
 
-	if (!all)
-		return 0;
-	for (p = all; p->if_index && n < max; p++) {
-		if (!strcmp(p->if_name, "lo"))
-			continue;
+static int list_ifaces(int fd, char names[][IF_NAMESIZE], unsigned char macs[][6], int indexes[], int max)
+{
+	struct ifreq ifr;
+	int n = 0, i, gap = 0;
+
+	for (i = 1; i <= MAX_IFINDEX && gap < IFINDEX_GAP && n < max; i++) {
 		memset(&ifr, 0, sizeof(ifr));
-		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", p->if_name);
+		ifr.ifr_ifindex = i;
+		if (ioctl(fd, SIOCGIFNAME, &ifr)) {
+			gap++;
+			continue;
+		}
+		gap = 0;
 		if (ioctl(fd, SIOCGIFHWADDR, &ifr) || ifr.ifr_hwaddr.sa_family != 1 /* ARPHRD_ETHER */)
 			continue;
-		snprintf(names[n], IF_NAMESIZE, "%s", p->if_name);
+		snprintf(names[n], IF_NAMESIZE, "%s", ifr.ifr_name);
 		memcpy(macs[n], ifr.ifr_hwaddr.sa_data, 6);
+		indexes[n] = i;
 		n++;
 	}
-	if_freenameindex(all);
 	return n;
 }
 
 /* Networks are IPv4-only: no IPv6 on their NICs (no link-local address, DAD, router or multicast
- * solicitations), as Docker does on IPv4-only networks; lo keeps ::1. No IPv6 at all: nothing to do. */
-static void ipv6_off(const char *name)
+ * solicitations), as Docker does on IPv4-only networks; lo keeps ::1. No IPv6 at all: nothing to do.
+ * Once per NIC (by ifindex): a prepared guest's NICs have it off already. */
+static void ipv6_off(const char *name, int ifindex)
 {
+	static unsigned char done[MAX_IFINDEX + 1];
 	char path[96];
 
+	if (ifindex > 0 && ifindex <= MAX_IFINDEX && done[ifindex])
+		return;
 	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", name);
-	if (!access(path, F_OK))
-		write_file(path, "1\n", 0644);
+	if (!access(path, F_OK) && !write_file(path, "1\n", 0644) && ifindex > 0 && ifindex <= MAX_IFINDEX)
+		done[ifindex] = 1;
 }
 
 /* A NIC a request no longer names (a prepared guest's, RUN on no network): no address, down. */
@@ -139,7 +151,7 @@ fail:
 	return -errno;
 }
 
-static int configure(int fd, const char *name, const struct link *l, char *msg, size_t size)
+static int configure(int fd, const char *name, int ifindex, const struct link *l, char *msg, size_t size)
 {
 	struct ifreq ifr;
 	struct rtentry rt;
@@ -167,7 +179,7 @@ static int configure(int fd, const char *name, const struct link *l, char *msg, 
 	if (ioctl(fd, SIOCSIFNETMASK, &ifr))
 		goto fail;
 	what = "bring up";
-	ipv6_off(name);
+	ipv6_off(name, ifindex);
 	if (ioctl(fd, SIOCGIFFLAGS, &ifr))
 		goto fail;
 	ifr.ifr_flags |= IFF_UP;
@@ -223,7 +235,7 @@ int net_setup(char **fields, size_t n, int apply, char *hosts, size_t hosts_size
 	struct link links[MAX_LINKS];
 	char names[MAX_LINKS * 2][IF_NAMESIZE], buf[MAX_FIELD];
 	unsigned char macs[MAX_LINKS * 2][6];
-	int used[MAX_LINKS * 2] = { 0 };
+	int used[MAX_LINKS * 2] = { 0 }, indexes[MAX_LINKS * 2];
 	struct in_addr a;
 	size_t i, nl = 0;
 	int fd, found, j, k, err = 0, tries;
@@ -255,14 +267,14 @@ int net_setup(char **fields, size_t n, int apply, char *hosts, size_t hosts_size
 		return -errno;
 	}
 	if (!nl) {
-		found = list_ifaces(fd, names, macs, MAX_LINKS * 2);
+		found = list_ifaces(fd, names, macs, indexes, MAX_LINKS * 2);
 		for (j = 0; j < found && !err; j++)
 			err = unconfigure(fd, names[j], msg, msg_size);
 		close(fd);
 		return err;
 	}
 	/* the NICs were probed at boot; allow a moment in case one is still coming */
-	for (tries = 0; (found = list_ifaces(fd, names, macs, MAX_LINKS * 2)) < (int)nl && tries < 100; tries++)
+	for (tries = 0; (found = list_ifaces(fd, names, macs, indexes, MAX_LINKS * 2)) < (int)nl && tries < 100; tries++)
 		usleep(10000);
 	for (i = 0; i < nl && !err; i++) {
 		k = -1;
@@ -278,7 +290,7 @@ int net_setup(char **fields, size_t n, int apply, char *hosts, size_t hosts_size
 			break;
 		}
 		used[k] = 1;
-		err = configure(fd, names[k], &links[i], msg, msg_size);
+		err = configure(fd, names[k], indexes[k], &links[i], msg, msg_size);
 	}
 	close(fd);
 	return err;
