@@ -135,6 +135,11 @@ async function saveStopped(qmp: QmpClient, dir: string, out: StateSink, timeoutM
  */
 export async function loadDeviceState(qmp: QmpClient, fd: number, timeoutMs = 10_000, opts: StateOptions & { resume?: boolean } = {}): Promise<void> {
   await qmp.execute('migrate-set-capabilities', ignoreShared(opts.ignoreShared ?? true));
+  // no self-announce after the load (QEMU's RARPs, and the guest's gratuitous ARP for the saved
+  // MAC and address): a resumed guest never keeps the network identity it was saved with (a
+  // template's is a placeholder; a checkpoint, fork or migration gets its own at REIDENTIFY), and
+  // announcing the old one would point the bridge at the wrong port
+  await qmp.execute('migrate-set-parameters', { 'announce-rounds': 0 });
   await qmp.execute('migrate-incoming', { uri: `fd:${fd}` });
   const deadline = Date.now() + timeoutMs;
   for (;;) {
