@@ -4,10 +4,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { qemuArgs } from '../../src/vm/qemu/command.js';
-import { sandboxQemuConfig, TCG_GUEST_ARGS } from '../../src/vm/qemu/sandbox-config.js';
+import { GUEST_ARGS, sandboxQemuConfig, TCG_GUEST_ARGS } from '../../src/vm/qemu/sandbox-config.js';
 import { TemplateStore } from '../../src/vm/qemu/template-store.js';
 
-// A TCG guest boots with a TSC clocksource (tsc=reliable: tickless when idle), the user's
+// Every guest boots with GUEST_ARGS (a kernel trimmed for one container); a TCG guest also with a
+// TSC clocksource (tsc=reliable: tickless when idle), the user's
 // NESTBOX_KERNEL_ARGS come after it (so they can override it), and both are in the template key
 // (a template booted without them is not restored into a sandbox that expects them).
 function withEnv<T>(env: Record<string, string | undefined>, fn: () => T): T {
@@ -29,14 +30,15 @@ describe('TCG guest kernel arguments', () => {
 
   test('TCG: tsc=reliable on the command line, before the user arguments', () => {
     const c = config('tcg', 'tsc=unstable foo=1');
-    assert.deepEqual(c.append, [...TCG_GUEST_ARGS, 'tsc=unstable', 'foo=1']);
+    assert.deepEqual(c.append, [...GUEST_ARGS, ...TCG_GUEST_ARGS, 'tsc=unstable', 'foo=1']);
     const words = append(c);
     assert.ok(words.includes('tsc=reliable'));
     assert.ok(words.indexOf('tsc=reliable') < words.indexOf('tsc=unstable'));
   });
 
-  test('KVM: no TCG arguments', () => {
-    assert.deepEqual(config('kvm').append, []);
+  test('KVM: the common arguments, no TCG ones', () => {
+    assert.deepEqual(config('kvm').append, GUEST_ARGS);
+    assert.ok(GUEST_ARGS.some((a) => a.startsWith('lsm=')));
   });
 
   test('the template key covers them', () => {
