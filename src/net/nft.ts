@@ -8,9 +8,10 @@
  * - forward: replies pass; published (DNATed) connections pass; a network talks to itself;
  *   an internal network talks to nothing else; traffic between a nestbox bridge of this root
  *   and any other nestbox bridge is dropped (the other networks of this root, and other roots').
- * - input: from a container to the host only its network's DNS (udp/tcp 53 on the gateway) and
- *   replies; everything else addressed to the host (its eth0 address, 127.0.0.1 via the gateway,
- *   the API socket's TCP port) is dropped.
+ * - input: from a container to the host only its network's DNS (udp/tcp 53 on the gateway), echo
+ *   requests to the gateway (a container can ping it, as with Docker) and replies; everything else
+ *   addressed to the host (its eth0 address, 127.0.0.1 via the gateway, the API socket's TCP port)
+ *   is dropped.
  * `ip nestbox_nat_<root>`: DNAT of published ports (prerouting for other hosts and containers,
  *   output for the host itself), masquerade of each non-internal subnet leaving through a
  *   non-nestbox interface, and of DNATed connections that would otherwise return the wrong way
@@ -66,6 +67,7 @@ export function renderRules(root: string, rs: RuleSet): string {
   const input = [`iifname ${mine} ct state established,related accept`];
   for (const n of rs.networks) {
     for (const proto of ['udp', 'tcp']) input.push(`iifname ${q(n.bridge)} ip daddr ${n.gateway} ${proto} dport 53 accept`);
+    input.push(`iifname ${q(n.bridge)} ip daddr ${n.gateway} icmp type echo-request accept`);
   }
   input.push(`iifname ${mine} drop`);
   const dnat = rs.ports.map((p) => `${p.hostIp ? `ip daddr ${p.hostIp}` : 'fib daddr type local'} ${p.proto} dport ${p.hostPort} dnat to ${p.ip}:${p.port}`);

@@ -150,6 +150,8 @@ describe('networks', () => {
       const gw = (await inspect(name)).NetworkSettings.Gateway;
       const probe = await sh(name, `nc -w2 ${hostIp} ${HOST_PORT} </dev/null; nc -w2 ${gw} ${HOST_PORT} </dev/null; echo done`);
       assert.doesNotMatch(probe.stdout, /host-secret/, `${name} reached a host service`);
+      // …but its gateway answers ping, as with Docker
+      assert.match((await sh(name, `ping -c1 -W5 ${gw}`)).stdout, /1 packets received/, `${name} cannot ping its gateway ${gw}`);
     }
     const loop = await sh('a1', `gw=$(ip route | awk '/default/{print $3}'); ip route del table local 127.0.0.0/8 dev lo; ip route del table local 127.0.0.1 dev lo; ip route add 127.0.0.1/32 via $gw dev eth0 && nc -w2 127.0.0.1 ${HOST_PORT + 3} </dev/null; echo done`);
     assert.doesNotMatch(loop.stdout, /loop-secret/, 'the VM reached the host\'s 127.0.0.1 through the gateway');
