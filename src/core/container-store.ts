@@ -9,6 +9,11 @@ import { storePaths, type StorePaths } from './paths.js';
 /** How long the exit code of an auto-removed container is kept for late waiters. */
 const TOMBSTONE_MS = 10 * 60 * 1000;
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+/**
+ * A name claimed this long ago whose container directory does not exist is free again: a create
+ * killed between claiming the name and making the directory (milliseconds apart) left it.
+ */
+const STALE_NAME_MS = 60_000;
 
 /**
  * Containers on disk: `containers/<id>/{config.json,state.json,…}` plus `names/<name>` (holding the
@@ -35,16 +40,7 @@ export class ContainerStore {
     await fs.mkdir(this.paths.containers, { recursive: true, mode: 0o700 });
     await fs.mkdir(this.paths.names, { recursive: true, mode: 0o700 });
     const nameFile = path.join(this.paths.names, config.name);
-    try {
-      await fs.writeFile(nameFile, config.id, { flag: 'wx' });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const holder = (await fs.readFile(nameFile, 'utf8').catch(() => '')).trim();
-      throw new ConflictError(
-        `the container name "/${config.name}" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`,
-        'NAME_IN_USE',
-      );
-    }
+    await this.claimName(config.name, config.id);
     const dir = this.dirOf(config.id);
     try {
       await fs.mkdir(dir, { mode: 0o700 });
@@ -130,12 +126,7 @@ export class ContainerStore {
     if (config.id !== c.config.id) throw new InvalidArgumentError('replaceConfig: the id cannot change');
     if (config.name !== c.config.name) {
       if (!NAME_RE.test(config.name)) throw new InvalidArgumentError(`invalid container name "${config.name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
-      try {
-        await fs.writeFile(path.join(this.paths.names, config.name), config.id, { flag: 'wx' });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        throw new ConflictError(`the container name "/${config.name}" is already in use. You have to remove (or rename) that container to be able to reuse that name.`, 'NAME_IN_USE');
-      }
+      await this.claimName(config.name, config.id);
     }
     await writeJsonAtomic(path.join(c.dir, 'config.json'), config, 0o600);
     this.configs.set(config.id, config);
@@ -178,6 +169,39 @@ export class ContainerStore {
   }
 
   async nameTaken(name: string): Promise<boolean> {
-    return fs.access(path.join(this.paths.names, name)).then(() => true, () => false);
+    const nameFile = path.join(this.paths.names, name);
+    return (await fs.access(nameFile).then(() => true, () => false)) && !(await this.staleName(nameFile));
+  }
+
+  /** `names/<name>` created with O_EXCL; a stale claim (STALE_NAME_MS) is removed once and the claim retried. */
+  private async claimName(name: string, id: string): Promise<void> {
+    const nameFile = path.join(this.paths.names, name);
+    for (let retried = false; ; retried = true) {
+      try {
+        await fs.writeFile(nameFile, id, { flag: 'wx' });
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      // under a lock: two creates that both found the claim stale must not both remove it (the
+      // second would remove the first one's fresh claim)
+      const removed = !retried && (await withLock(this.paths.root, `name-${name}`, async () => (await this.staleName(nameFile)) && (await fs.rm(nameFile, { force: true }), true)));
+      if (removed) continue;
+      const holder = (await fs.readFile(nameFile, 'utf8').catch(() => '')).trim();
+      throw new ConflictError(
+        `the container name "/${name}" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`,
+        'NAME_IN_USE',
+      );
+    }
+  }
+
+  /** A claim older than STALE_NAME_MS whose container directory does not exist. */
+  private async staleName(nameFile: string): Promise<boolean> {
+    const st = await fs.stat(nameFile).catch(() => undefined);
+    if (!st || Date.now() - st.mtimeMs < STALE_NAME_MS) return false;
+    const holder = (await fs.readFile(nameFile, 'utf8').catch(() => '')).trim();
+    if (holder === '') return true; // killed between creating the file and writing the id
+    if (!/^[0-9a-f]{64}$/.test(holder)) return false;
+    return !(await fs.access(this.dirOf(holder)).then(() => true, () => false));
   }
 }
