@@ -26,23 +26,39 @@ struct link {
 	unsigned mtu;
 };
 
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* "xx:xx:xx:xx:xx:xx", unicast */
 static int parse_mac(const char *s, unsigned char *mac)
 {
-	unsigned v[6];
-	int i;
+	int i, hi, lo;
 
-	if (strlen(s) != 17 || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6)
+	if (strlen(s) != 17)
 		return -EINVAL;
-	for (i = 0; i < 6; i++)
-		mac[i] = (unsigned char)v[i];
-	return (mac[0] & 1) ? -EINVAL : 0; /* unicast only */
+	for (i = 0; i < 6; i++, s += 3) {
+		hi = hex_digit(s[0]);
+		lo = hex_digit(s[1]);
+		if (hi < 0 || lo < 0 || (i < 5 && s[2] != ':'))
+			return -EINVAL;
+		mac[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return (mac[0] & 1) ? -EINVAL : 0;
 }
 
 /* "MAC\tIP/PREFIX\tGATEWAY\tMTU" (after "link\t") */
 static int parse_link(char *s, struct link *l)
 {
-	char *f[4], *slash, *end;
-	long v;
+	char *f[4], *slash;
+	unsigned long v;
 	int i;
 
 	for (i = 0; i < 4; i++) {
@@ -59,15 +75,13 @@ static int parse_link(char *s, struct link *l)
 	if (!slash)
 		return -EINVAL;
 	*slash = 0;
-	v = strtol(slash + 1, &end, 10);
-	if (*end || v < 1 || v > 32 || inet_pton(AF_INET, f[1], &l->addr) != 1)
+	if (parse_decimal(slash + 1, 32, &v) || v < 1 || inet_pton(AF_INET, f[1], &l->addr) != 1)
 		return -EINVAL;
 	l->prefix = (int)v;
 	l->has_gateway = *f[2] != 0;
 	if (l->has_gateway && inet_pton(AF_INET, f[2], &l->gateway) != 1)
 		return -EINVAL;
-	v = strtol(f[3], &end, 10);
-	if (*end || v < 68 || v > 65535)
+	if (parse_decimal(f[3], 65535, &v) || v < 68)
 		return -EINVAL;
 	l->mtu = (unsigned)v;
 	return 0;

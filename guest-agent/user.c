@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "user.h"
+#include "util.h"
 
 #ifndef RESOLVE_IN_ROOT
 #define RESOLVE_IN_ROOT 0x10
@@ -17,19 +18,48 @@ struct open_how_ {
 	uint64_t flags, mode, resolve;
 };
 
-/* Open path below rootfd as if rootfd were "/" (openat2 RESOLVE_IN_ROOT). */
-static FILE *open_in_root(int rootfd, const char *path)
+/* Open path below rootfd as if rootfd were "/" (openat2 RESOLVE_IN_ROOT): an fd, or -1. */
+static int open_in_root(int rootfd, const char *path)
 {
 	struct open_how_ how = { O_RDONLY | O_CLOEXEC, 0, RESOLVE_IN_ROOT };
-	long fd = syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
-	FILE *f;
 
-	if (fd < 0)
-		return NULL;
-	f = fdopen((int)fd, "r");
-	if (!f)
-		close((int)fd);
-	return f;
+	return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+}
+
+/* Lines of a file read with read(2), not stdio (whose code a restored sandbox would translate at
+ * RUN only for this). A line longer than the caller's buffer is cut there; its rest is skipped. */
+struct lines {
+	int fd;
+	size_t pos, len;
+	char buf[4096];
+};
+
+static int next_line(struct lines *r, char *line, size_t size)
+{
+	size_t n = 0;
+	ssize_t got;
+	char c;
+
+	for (;;) {
+		if (r->pos == r->len) {
+			got = read(r->fd, r->buf, sizeof(r->buf));
+			if (got < 0 && errno == EINTR)
+				continue;
+			if (got <= 0) {
+				line[n] = 0;
+				return n > 0;
+			}
+			r->pos = 0;
+			r->len = (size_t)got;
+		}
+		c = r->buf[r->pos++];
+		if (c == '\n') {
+			line[n] = 0;
+			return 1;
+		}
+		if (n < size - 1)
+			line[n++] = c;
+	}
 }
 
 /* Split a colon-separated line into at most n fields (in place). Returns the count. */
@@ -50,15 +80,7 @@ static int split(char *line, char **fields, int n)
 
 static int parse_id(const char *s, unsigned long *out)
 {
-	char *end;
-
-	if (!*s || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	*out = strtoul(s, &end, 10);
-	if (*end || errno || *out > 0x7fffffffUL)
-		return -EINVAL;
-	return 0;
+	return parse_decimal(s, 0x7fffffffUL, out);
 }
 
 struct pw {
@@ -72,12 +94,12 @@ static int find_passwd(int rootfd, const char *name, unsigned long uid, struct p
 {
 	char line[1024], *f[7];
 	unsigned long u, g;
-	FILE *fp = open_in_root(rootfd, "etc/passwd");
+	struct lines r = { .fd = open_in_root(rootfd, "etc/passwd") };
 	int err = -ENOENT;
 
-	if (!fp)
+	if (r.fd < 0)
 		return -ENOENT;
-	while (fgets(line, sizeof(line), fp)) {
+	while (next_line(&r, line, sizeof(line))) {
 		if (split(line, f, 7) < 7 || parse_id(f[2], &u) || parse_id(f[3], &g))
 			continue;
 		if (name ? strcmp(f[0], name) : u != uid)
@@ -89,7 +111,7 @@ static int find_passwd(int rootfd, const char *name, unsigned long uid, struct p
 		err = 0;
 		break;
 	}
-	fclose(fp);
+	close(r.fd);
 	return err;
 }
 
@@ -120,12 +142,12 @@ static int scan_groups(int rootfd, const char *group, unsigned long *gid, const 
 {
 	char line[4096], *f[4];
 	unsigned long g;
-	FILE *fp = open_in_root(rootfd, "etc/group");
+	struct lines r = { .fd = open_in_root(rootfd, "etc/group") };
 	int found = 0;
 
-	if (!fp)
+	if (r.fd < 0)
 		return group ? -ENOENT : 0;
-	while (fgets(line, sizeof(line), fp)) {
+	while (next_line(&r, line, sizeof(line))) {
 		if (split(line, f, 4) < 4 || parse_id(f[2], &g))
 			continue;
 		if (group && !found && !strcmp(f[0], group)) {
@@ -135,7 +157,7 @@ static int scan_groups(int rootfd, const char *group, unsigned long *gid, const 
 		if (user && is_member(f[3], user))
 			add_group(ids, (gid_t)g);
 	}
-	fclose(fp);
+	close(r.fd);
 	return group && !found ? -ENOENT : 0;
 }
 

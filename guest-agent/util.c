@@ -73,6 +73,21 @@ int write_file(const char *path, const char *data, mode_t mode)
 	return close(fd) ? -errno : 0;
 }
 
+int parse_decimal(const char *s, unsigned long max, unsigned long *out)
+{
+	unsigned long v = 0;
+
+	if (!*s)
+		return -EINVAL;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > (max - (unsigned long)(*s - '0')) / 10)
+			return -EINVAL;
+		v = v * 10 + (unsigned long)(*s - '0');
+	}
+	*out = v;
+	return 0;
+}
+
 int mkdir_p(const char *path, mode_t mode)
 {
 	char tmp[4096];

@@ -18,5 +18,8 @@ void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 ssize_t read_small(const char *path, char *buf, size_t size);
 int write_file(const char *path, const char *data, mode_t mode);
 int mkdir_p(const char *path, mode_t mode);
+/* A decimal number of digits only (no sign, space or prefix), at most max: 0 or -EINVAL. Used
+ * instead of strtoul/sscanf: libc's number scanner is code a restored sandbox translates at RUN. */
+int parse_decimal(const char *s, unsigned long max, unsigned long *out);
 
 #endif
