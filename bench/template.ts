@@ -119,7 +119,7 @@ export const templateBench: Benchmark = {
       `starting all ${SANDBOXES} restored sandboxes one after another took ${dflt.startSec.toFixed(1)} s (default cache) and ${small.startSec.toFixed(1)} s (small cache)`,
       `QEMU CPU time per sandbox from its start to the reading (restore, RUN, ${IDLE_SEC} s idle), median: ${median(dflt.cpuSec).toFixed(2)} s (default cache), ${median(small.cpuSec).toFixed(2)} s (small cache); CPU time, unlike wall time, hardly moves with other users' load`,
       'PSS splits the template RAM pages a sandbox has not written among every sandbox mapping them: the more sandboxes, the less each pays',
-      "TCG's code cache is per QEMU and starts empty after a restore: a restored sandbox's start translates ~14 MiB of host code (restore, RUN, exec), which stays resident; a smaller cache is flushed during the start and again by larger commands later (CPU time above), see docs/templates.md",
+      "TCG's code cache is per QEMU and starts empty after a restore: a restored sandbox's start translates ~11.5 MiB of host code (restore, RUN, exec), which stays resident; a smaller cache is flushed during the start and again by larger commands later (CPU time above), see docs/templates.md",
     ];
     return { variants: [...start, ...pss], checks, notes };
   },

@@ -12,9 +12,9 @@ import { templateDebug } from './templates.js';
 const HELLO_TIMEOUT_MS = Number(process.env.NESTBOX_TEMPLATE_HELLO_MS ?? 10_000);
 /**
  * TCG's code cache for restored sandboxes (default: as for booted ones). A restored guest starts
- * with an empty cache and fills whatever size it is given (idle: 24 of 32 MiB within a minute),
- * which is most of its own host memory. Measured here: 8 MiB saves ~16 MiB per idle sandbox but
- * makes the first command 2-3x slower (retranslation); see docs/templates.md.
+ * with an empty cache and keeps what its start translates (~11.5 MiB for `busybox sleep`), which
+ * is most of its own host memory; a smaller cache saves little more (11 MiB: −0.4 MiB per idle
+ * sandbox) and is flushed by commands whose code does not fit. See docs/templates.md.
  */
 export const RESTORED_TB_MIB = Number(process.env.NESTBOX_TEMPLATE_TB_MIB ?? TCG_TB_MIB);
 
