@@ -101,11 +101,17 @@ export async function ensureVeth(ns: string, nic: VethNic): Promise<void> {
   await configureInside(ns, [nic]);
 }
 
-/** Inside namespace `ns`: lo and each NIC up with its MAC, address and default route, in one `ip -batch`. */
+/**
+ * Inside namespace `ns`: lo and each NIC up with its MAC, address and default route, in one
+ * `ip -batch`. Networks are IPv4-only: a NIC gets no IPv6 link-local address (`addrgenmode none`,
+ * set before it is up), so it sends no DAD or router solicitations, as a VM's NICs (IPv6 off) and
+ * Docker's on IPv4-only networks; lo keeps ::1.
+ */
 async function configureInside(ns: string, nics: VethNic[]): Promise<void> {
   const lines = [
     'link set lo up',
     ...nics.flatMap((n) => [
+      `link set ${n.inner} addrgenmode none`,
       `link set ${n.inner} address ${n.mac} up`,
       `addr replace ${n.cidr} dev ${n.inner}`,
       ...(n.gateway ? [`route replace default via ${n.gateway} dev ${n.inner}`] : []),
