@@ -8,7 +8,6 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -20,15 +19,6 @@
 #define RWDIR STATE "/rw"
 #define SKEL STATE "/skel"
 #define IDENT STATE "/identity"
-
-#ifndef SYS_openat2
-#define SYS_openat2 437
-#endif
-#define RESOLVE_NO_MAGICLINKS 0x02
-#define RESOLVE_IN_ROOT 0x10
-struct open_how_v0 {
-	unsigned long long flags, mode, resolve;
-};
 
 /* The container's identity files: the agent keeps them in IDENT (its own root) and bind-mounts
  * each over the container's /etc/<name>, as Docker does with /etc/hosts. Rewriting one (a RUN
@@ -143,7 +133,6 @@ static int make_skel(void)
  * identity file the host gave no value for). */
 static void image_file(const char *name, char *out, size_t size)
 {
-	struct open_how_v0 how = { .flags = O_RDONLY | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
 	char path[64];
 	ssize_t n = 0;
 	int root, fd;
@@ -153,7 +142,7 @@ static void image_file(const char *name, char *out, size_t size)
 	if (root < 0)
 		return;
 	snprintf(path, sizeof(path), "etc/%s", name);
-	fd = (int)syscall(SYS_openat2, root, path, &how, sizeof(how));
+	fd = open_in_root(root, path, RESOLVE_NO_MAGICLINKS);
 	close(root);
 	if (fd < 0)
 		return;

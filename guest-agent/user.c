@@ -1,30 +1,12 @@
 #include <errno.h>
 #include <fcntl.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "user.h"
 #include "util.h"
-
-#ifndef RESOLVE_IN_ROOT
-#define RESOLVE_IN_ROOT 0x10
-#endif
-
-struct open_how_ {
-	uint64_t flags, mode, resolve;
-};
-
-/* Open path below rootfd as if rootfd were "/" (openat2 RESOLVE_IN_ROOT): an fd, or -1. */
-static int open_in_root(int rootfd, const char *path)
-{
-	struct open_how_ how = { O_RDONLY | O_CLOEXEC, 0, RESOLVE_IN_ROOT };
-
-	return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
-}
 
 /* Lines of a file read with read(2), not stdio (whose code a restored sandbox would translate at
  * RUN only for this). A line longer than the caller's buffer is cut there; its rest is skipped. */
@@ -94,7 +76,7 @@ static int find_passwd(int rootfd, const char *name, unsigned long uid, struct p
 {
 	char line[1024], *f[7];
 	unsigned long u, g;
-	struct lines r = { .fd = open_in_root(rootfd, "etc/passwd") };
+	struct lines r = { .fd = open_in_root(rootfd, "etc/passwd", 0) };
 	int err = -ENOENT;
 
 	if (r.fd < 0)
@@ -142,7 +124,7 @@ static int scan_groups(int rootfd, const char *group, unsigned long *gid, const 
 {
 	char line[4096], *f[4];
 	unsigned long g;
-	struct lines r = { .fd = open_in_root(rootfd, "etc/group") };
+	struct lines r = { .fd = open_in_root(rootfd, "etc/group", 0) };
 	int found = 0;
 
 	if (r.fd < 0)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -71,6 +72,20 @@ int write_file(const char *path, const char *data, mode_t mode)
 		off += (size_t)n;
 	}
 	return close(fd) ? -errno : 0;
+}
+
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+#define RESOLVE_IN_ROOT 0x10
+
+int open_in_root(int rootfd, const char *path, unsigned long long resolve)
+{
+	struct {
+		unsigned long long flags, mode, resolve;
+	} how = { O_RDONLY | O_CLOEXEC, 0, RESOLVE_IN_ROOT | resolve };
+
+	return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
 }
 
 int parse_decimal(const char *s, unsigned long max, unsigned long *out)

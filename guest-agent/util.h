@@ -22,4 +22,9 @@ int mkdir_p(const char *path, mode_t mode);
  * instead of strtoul/sscanf: libc's number scanner is code a restored sandbox translates at RUN. */
 int parse_decimal(const char *s, unsigned long max, unsigned long *out);
 
+#define RESOLVE_NO_MAGICLINKS 0x02
+/* Open `path` read-only below rootfd as if rootfd were "/" (openat2 RESOLVE_IN_ROOT, plus the
+ * `resolve` flags given): links in an image resolve inside it. An fd, or -1 with errno. */
+int open_in_root(int rootfd, const char *path, unsigned long long resolve);
+
 #endif

@@ -16,9 +16,9 @@ import { Checkpoints } from './checkpoints.js';
  */
 const TAR = 'checkpoint.tar';
 const ID_RE = /^[0-9a-f]{24}$/;
-/** A migration larger than this is refused (a 64 GiB guest's checkpoint is far smaller). */
 /** Largest chunk of an upload (one PUT): few round trips for a checkpoint of tens of MiB. */
 export const MIGRATION_CHUNK_BYTES = 16 * 1024 * 1024;
+/** A migration larger than this is refused (a 64 GiB guest's checkpoint is far smaller). */
 const MAX_BYTES = 80 * 1024 ** 3;
 /** An upload nothing was added to for this long is abandoned (its source died): swept. */
 const IDLE_MS = Number(process.env.NESTBOX_MIGRATION_IDLE_MS ?? 10 * 60_000);
