@@ -100,6 +100,11 @@ describe('networks', () => {
     assert.match(cfg.stdout, new RegExp(a1doc.NetworkSettings.MacAddress));
     assert.match(cfg.stdout, /default via 10\.89\.\d+\.1/);
     assert.match(cfg.stdout, /nameserver 10\.89\.\d+\.1/);
+    // IPv4-only networks: a process container's NIC has no IPv6 address either (lo keeps ::1)
+    const v6 = await sh('a2', 'ip -o -6 addr show eth0 | wc -l; ip -o -6 addr show lo');
+    assert.equal(v6.code, 0, v6.stderr);
+    assert.match(v6.stdout, /^0\n/, v6.stdout);
+    assert.match(v6.stdout, /::1\/128/, v6.stdout);
 
     // names and aliases over the network's DNS, VM <-> process both ways, TCP both ways
     const names = await sh('a2', 'nslookup a1 && nslookup alpha && ping -c1 -W5 alpha');

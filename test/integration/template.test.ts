@@ -1,9 +1,12 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as path from 'node:path';
 import { TestRoot, processesMatching } from '../helpers/cli.js';
+import { tapName } from '../../src/core/network-attach.js';
+import type { Container } from '../../src/core/container.js';
 
 // VM templates: one template is built by the first run and shared by every test in this file.
 const root = new TestRoot();
@@ -67,8 +70,12 @@ test('restored sandboxes run commands and each has its own identity, clock and w
 test('a template guest is saved prepared: a restored one takes its own network (or none) and identity, over bind-mounted /etc files', async () => {
   const [key] = keys();
   assert.equal(JSON.parse(readFileSync(path.join(templatesDir, key!, 'manifest.json'), 'utf8')).version, 2);
-  await ok(['run', '-d', '--name', 'netted', 'busybox', 'sleep', '600']);
+  const nettedId = (await ok(['run', '-d', '--name', 'netted', 'busybox', 'sleep', '600'])).trim();
   assert.equal((await inspect('netted')).Nestbox.Template, key);
+  // nothing announced the template's placeholder MAC after the load (QEMU's RARPs, the guest's
+  // gratuitous ARPs): the bridge never learned it on this sandbox's tap
+  const fdb = execFileSync('bridge', ['fdb', 'show', 'dev', tapName({ config: { id: nettedId } } as Container, 0)], { encoding: 'utf8' });
+  assert.doesNotMatch(fdb, /02:42:00:00:00:00/, fdb);
   const ip = (await inspect('netted')).NetworkSettings.IPAddress as string;
   const sh = (script: string) => ok(['exec', 'netted', 'sh', '-c', script]);
   // the template's placeholder address and MAC are gone; its own are on the NIC it brought up
