@@ -40,6 +40,11 @@ export class TestRoot {
     return Number((await this.ok(['logs', name])).trim().split('\n').pop());
   }
 
+  /** Fail unless NAME's COUNTER goes on counting (see `assertCounting`). */
+  async assertCounting(name: string, what: string): Promise<void> {
+    await assertCounting(() => this.lastCount(name), what);
+  }
+
   /** `nestbox inspect NAME`, parsed (docker-shaped JSON, read field by field). */
   async inspect(name: string): Promise<any> {
     return JSON.parse(await this.ok(['inspect', name]))[0];
@@ -107,6 +112,22 @@ export async function processesMatching(needle: string): Promise<string[]> {
 }
 
 /** Poll `ready` every `pollMs` until it holds; fails the test with `what` after `timeoutMs` (a kill point that never came). */
+/**
+ * Fail unless a COUNTER advances by more than 3 within 30 s. A deadline, not a fixed sleep: with
+ * the suite's VMs sharing 2 cores, a guest may count slower than its 10 per second, and a start
+ * from a checkpoint translates its code again; a stalled counter still fails.
+ */
+export async function assertCounting(count: () => Promise<number>, what: string, timeoutMs = 30_000): Promise<void> {
+  const from = await count();
+  const deadline = Date.now() + timeoutMs;
+  let now = from;
+  while (now <= from + 3) {
+    assert.ok(Date.now() < deadline, `${what}: the counter stayed at ${now} (from ${from}) for ${timeoutMs / 1000} s`);
+    await sleep(250);
+    now = await count();
+  }
+}
+
 export async function waitUntil(ready: () => boolean, what: string, timeoutMs = 30_000, pollMs = 2): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!ready()) {

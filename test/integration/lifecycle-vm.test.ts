@@ -21,7 +21,8 @@ test('detached container: ps, logs (-t, --tail, -f), exec, inspect, stop, restar
   const json = JSON.parse((await ok(['ps', '--format', 'json'])).trim().split('\n')[0]!);
   assert.equal(json.Names, 'counter');
   assert.equal(json.State, 'running');
-  await sleep(1500);
+  // two rounds of the loop have run (a deadline, not a fixed sleep: the suite's VMs share 2 cores)
+  for (let i = 0; i < 120 && !/err1\n/.test((await root.nb(['logs', 'counter'])).stderr); i++) await sleep(250);
 
   const logs = await root.nb(['logs', 'counter']);
   assert.match(logs.stdout, /^line0\nline1\n/);
