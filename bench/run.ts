@@ -17,6 +17,7 @@ import { apiBench } from './api.js';
 import { templateBench } from './template.js';
 import { runtimeBench } from './runtime.js';
 import { checkpointBench } from './checkpoint.js';
+import { migrateBench } from './migrate.js';
 import { densityBench } from './density.js';
 import { poolBench } from './pool.js';
 import { networkBench } from './network.js';
@@ -28,7 +29,7 @@ import { foreignQemuCount, mountsUnder } from './lib/procfs.js';
 import { markdownTable, textTable } from './lib/report.js';
 import type { Benchmark, BenchResult } from './lib/types.js';
 
-const BENCHMARKS: Benchmark[] = [bootVm, runProcess, execBench, memoryBench, cliStartup, apiBench, templateBench, runtimeBench, checkpointBench, densityBench, poolBench, networkBench, volumeWriteBench, volumeReadBench];
+const BENCHMARKS: Benchmark[] = [bootVm, runProcess, execBench, memoryBench, cliStartup, apiBench, templateBench, runtimeBench, checkpointBench, densityBench, poolBench, networkBench, volumeWriteBench, volumeReadBench, migrateBench];
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -81,7 +82,8 @@ function gitDirty(): string[] {
 
 function selected(config: { only: string[] }): Benchmark[] {
   if (!config.only.length) return BENCHMARKS;
-  return BENCHMARKS.filter((b, i) => config.only.includes(b.id) || config.only.includes(String(i + 1)));
+  // a number selects the benchmarks whose title it begins (`13` is 13a and 13b)
+  return BENCHMARKS.filter((b) => config.only.includes(b.id) || config.only.includes(/^(\d+)/.exec(b.title)?.[1] ?? ''));
 }
 
 async function main(): Promise<number> {
