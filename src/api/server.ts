@@ -8,7 +8,7 @@ import { VERSION } from '../core/version.js';
 import { ConflictError } from '../core/errors.js';
 import type { ListenAddress } from './address.js';
 import { readBody } from './body.js';
-import { errorReply } from './http-error.js';
+import { ApiError, errorReply } from './http-error.js';
 import { ResponseReply, SocketReply, type Headers, type Reply } from './reply.js';
 import type { Router } from './router.js';
 import { readUpgradeBody } from './upgrade-body.js';
@@ -39,7 +39,7 @@ export class ApiServer {
     this.router = addNativeRoutes(dockerRouter(this.ctx), this.ctx);
     this.log = opts.log ?? (() => undefined);
     this.http = http.createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 5_000 });
-    this.http.on('request', (req, res) => void this.dispatch(req, new ResponseReply(res, headers()), false, (limit) => readBody(req, limit)));
+    this.http.on('request', (req, res) => void this.dispatch(req, new ResponseReply(res, headers()), false, (limit) => readBody(req, limit), req));
     this.http.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       // a hijacked stream is half-closed by the client when its stdin ends: keep writing to it
       socket.allowHalfOpen = true;
@@ -52,15 +52,17 @@ export class ApiServer {
     });
   }
 
-  private async dispatch(req: http.IncomingMessage, reply: Reply, upgrade: boolean, body: (limit?: number) => Promise<Buffer>): Promise<void> {
+  /** `stream`: the request's body, for a route that reads it itself (not for an upgraded connection). */
+  private async dispatch(req: http.IncomingMessage, reply: Reply, upgrade: boolean, body: (limit?: number) => Promise<Buffer>, stream?: AsyncIterable<Buffer>): Promise<void> {
     const method = req.method ?? 'GET';
     if (process.env.NESTBOX_API_DEBUG) this.log(`${method} ${req.url}${upgrade ? ' (upgrade)' : ''}`);
     try {
       const url = new URL(req.url ?? '/', 'http://docker');
       const { version, path: route } = splitVersion(url.pathname);
-      const { handler, params, maxBody } = this.router.match(method, route);
-      const buf = await body(maxBody);
-      await handler({ method, path: route, version, params, query: url.searchParams, headers: req.headers, body: buf, upgrade, reply });
+      const { handler, params, maxBody, stream: streamed } = this.router.match(method, route);
+      if (streamed && !stream) throw new ApiError(400, `${method} ${route} takes its body as a stream, not on an upgraded connection`);
+      const buf = streamed ? Buffer.alloc(0) : await body(maxBody);
+      await handler({ method, path: route, version, params, query: url.searchParams, headers: req.headers, body: buf, ...(streamed ? { stream } : {}), upgrade, reply });
     } catch (err) {
       const { status, message, code } = errorReply(err);
       if (status >= 500) this.log(`${method} ${req.url}: ${status} ${message}`);

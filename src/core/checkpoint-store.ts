@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import type { DigestCache } from './digest-cache.js';
 import { ConflictError, InvalidArgumentError, NotFoundError } from './errors.js';
 import { isProcessAlive, procStartTime } from './proc.js';
-import { CHECKPOINT_FILES, CHECKPOINT_NAME_RE, CheckpointError, digestFile, parseManifest, type CheckpointManifest } from './checkpoint-manifest.js';
+import { CHECKPOINT_FILES, CHECKPOINT_NAME_RE, CheckpointError, digestFile, parseManifest, type CheckpointManifest, type Digest } from './checkpoint-manifest.js';
 import { digestRamFile } from './ram-digest.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TICK_MS as DIGEST_TICK_MS } from './digest-cache.js';
@@ -59,6 +59,24 @@ export class CheckpointStore {
       throw err;
     }
     return dst;
+  }
+
+  /**
+   * Make `dir` (a private directory of the caller's on this filesystem, holding the files of
+   * manifest `m` and an owner file) checkpoint `name`. The caller wrote the files and hashed them
+   * as it wrote them (`digests`, checked against the manifest): they are made read-only and those
+   * digests are recorded, so the restore that follows hashes nothing again.
+   */
+  async adopt(dir: string, name: string, m: CheckpointManifest, digests: Partial<Record<keyof CheckpointManifest['files'], Digest>>): Promise<void> {
+    this.pathOf(name);
+    await fs.writeFile(path.join(dir, CHECKPOINT_FILES.manifest), JSON.stringify({ ...m, name }, null, 2) + '\n', { mode: 0o600 });
+    for (const [key, d] of Object.entries(digests)) {
+      const file = path.join(dir, CHECKPOINT_FILES[key as keyof typeof CHECKPOINT_FILES]);
+      await fs.chmod(file, 0o400);
+      await this.cache?.recordWritten(file, d, key === 'ram' ? 'ram' : 'sha256');
+    }
+    await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await this.commit(dir, name);
   }
 
   /**

@@ -22,6 +22,11 @@ export interface CheckpointCreateOptions {
   diskOnly?: boolean;
   /** Full only: leave the guest stopped, neither resumed nor ended (a migration resumes or ends it). */
   keepStopped?: boolean;
+  /**
+   * The checkpoint lives only until its maker removes it (a migration's, sent and then removed):
+   * its files are not forced to the disk, which would only lengthen the guest's stop.
+   */
+  scratch?: boolean;
 }
 
 export interface CheckpointResult {
@@ -95,14 +100,16 @@ export class Checkpoints {
             await copyChannelFiles(c.dir, tmp);
             phases.diskMs = Date.now() - t;
           };
-          const saved = await saveFullState(c.dir, file(CHECKPOINT_FILES.state), file(CHECKPOINT_FILES.ram), c.config.memoryMiB * 1024 * 1024, wasRunning, copy);
+          const saved = await saveFullState(c.dir, file(CHECKPOINT_FILES.state), file(CHECKPOINT_FILES.ram), c.config.memoryMiB * 1024 * 1024, wasRunning, { alongside: copy, writeback: !opts.scratch });
           ram = { block: saved.ramBlock, digest: saved.ramDigest };
           phases.saveMs = saved.ms;
           phases.ramPages = saved.pages;
           phases.stateBytes = saved.stateBytes;
           // its data on its way to the disk while the guest resumes and the rest is hashed
-          ramSynced = syncFile(file(CHECKPOINT_FILES.ram));
-          ramSynced.catch(() => undefined);
+          if (!opts.scratch) {
+            ramSynced = syncFile(file(CHECKPOINT_FILES.ram));
+            ramSynced.catch(() => undefined);
+          }
           if (opts.keepStopped) {
             pausedMs = Date.now() - p0;
           } else if (opts.leaveRunning) {
@@ -166,7 +173,7 @@ export class Checkpoints {
         const mf = file(CHECKPOINT_FILES.manifest);
         await fs.writeFile(mf, JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
         t = Date.now();
-        await Promise.all([ramSynced, ...(await fs.readdir(tmp)).filter((n) => n !== CHECKPOINT_FILES.ram || !ramSynced).map((n) => syncFile(path.join(tmp, n)))]);
+        if (!opts.scratch) await Promise.all([ramSynced, ...(await fs.readdir(tmp)).filter((n) => n !== CHECKPOINT_FILES.ram || !ramSynced).map((n) => syncFile(path.join(tmp, n)))]);
         phases.syncMs = Date.now() - t;
         await this.store.commit(tmp, name);
         return { manifest, ...(pausedMs !== undefined ? { pausedMs } : {}), totalMs: Date.now() - t0, phases };
@@ -181,16 +188,21 @@ export class Checkpoints {
   /** Check a checkpoint can be restored here (manifest, host, image, every file's hash); returns its manifest. */
   async check(name: string, manifest?: CheckpointManifest): Promise<CheckpointManifest> {
     const m = manifest ?? (await this.store.manifest(name));
-    const image = await this.engine.images.resolve(m.image.id).catch(() => undefined);
-    const vm = this.engine.backend({ config: m.container } as Container) as VmBackend;
-    const base = image ? await vm.config(m.memoryMiB, m.cpus, '/', image, !m.container.readOnly) : undefined;
     // independent checks, at once (each throws naming what is wrong)
     const packed = async () => {
       const why = m.files.disk ? await checkPackedDisk(path.join(this.store.pathOf(name), CHECKPOINT_FILES.disk)) : undefined;
       if (why) throw new CheckpointError(`checkpoint ${name}: ${why}`);
     };
-    await Promise.all([foreignness(m, image, base, this.digests).then((why) => checkForeign(why, name)), this.store.verify(this.store.pathOf(name), m, name), packed()]);
+    await Promise.all([this.checkCompatible(m, name), this.store.verify(this.store.pathOf(name), m, name), packed()]);
     return m;
+  }
+
+  /** Can this host restore checkpoint `m` (its image, guest kernel and agent, QEMU)? Throws naming what differs. */
+  async checkCompatible(m: CheckpointManifest, name: string): Promise<void> {
+    const image = await this.engine.images.resolve(m.image.id).catch(() => undefined);
+    const vm = this.engine.backend({ config: m.container } as Container) as VmBackend;
+    const base = image ? await vm.config(m.memoryMiB, m.cpus, '/', image, !m.container.readOnly) : undefined;
+    checkForeign(await foreignness(m, image, base, this.digests), name);
   }
 
   /**

@@ -83,6 +83,8 @@ export function httpStatusOf(err: unknown): number {
   if (err instanceof NotFoundError || (err instanceof RegistryError && err.code === 'REGISTRY_NOT_FOUND')) return 404;
   if (err instanceof InvalidArgumentError || err instanceof ImageError) return 400;
   if (err instanceof ConflictError) return 409;
+  // a checkpoint (or a migration's upload) that is corrupt or made for another host: the input is wrong
+  if (err instanceof NestboxError && (err.code === 'CHECKPOINT_CORRUPT' || err.code === 'CHECKPOINT_FOREIGN')) return 400;
   if (err instanceof RegistryError && (err.code === 'REGISTRY_UNAUTHORIZED' || err.code === 'REGISTRY_DENIED')) return 403;
   // the registry failed, not us: a gateway error
   if (err instanceof RegistryError) return 502;

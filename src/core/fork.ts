@@ -8,6 +8,7 @@ import { ConflictError, InvalidArgumentError } from './errors.js';
 import { Lock } from './lock.js';
 import { isProcessAlive, procStartTime } from './proc.js';
 import { checkable, copyChannelFiles } from './checkpoints.js';
+import { CheckpointStore } from './checkpoint-store.js';
 import { forEachBounded } from './parallel.js';
 import { createContinuation, discard, launchSaved, newMachineId, processesRootedAt, sweepContinuations } from './saved-sandbox.js';
 import { sandboxFiles } from '../vm/sandbox-files.js';
@@ -69,7 +70,8 @@ export async function fork(engine: Engine, ref: string, opts: ForkOptions = {}):
     // 1. the source stopped: its full state (RAM as a file, the rest as a stream), its writable
     // disk and log, at one instant
     const p0 = Date.now();
-    const { ramBlock } = await saveFullState(c.dir, f('state'), f(FORK_RAM), c.config.memoryMiB * 1024 * 1024, wasRunning);
+    // (the RAM file lives only while copies map it: no writeback to wait for while the source is stopped)
+    const { ramBlock } = await saveFullState(c.dir, f('state'), f(FORK_RAM), c.config.memoryMiB * 1024 * 1024, wasRunning, { writeback: false });
     try {
       if (!c.config.readOnly) await copySparse(sandboxFiles(c.dir).rwDisk, f('rw.ext4'));
       await copyChannelFiles(c.dir, tmp);
@@ -139,12 +141,18 @@ function checkableForFork(c: Container): void {
 
 const forksDir = (engine: Engine) => path.join(engine.root, 'forks');
 
-/** `<root>/forks/.tmp-*` (forks and outgoing migrations) with an `owner` file: pid, start, the source to resume if the owner dies. */
-export async function forkTempDir(engine: Engine, resume: string | undefined): Promise<string> {
+/** The name of a migration's scratch checkpoint (migrate.ts). */
+export const SCRATCH_CHECKPOINT_RE = /^migrate-[0-9a-f]{12}$/;
+
+/**
+ * `<root>/forks/.tmp-*` (forks and outgoing migrations) with an `owner` file: pid, start, and
+ * what to undo if the owner dies: the source to resume, a migration's scratch checkpoint.
+ */
+export async function forkTempDir(engine: Engine, resume: string | undefined, checkpoint?: string): Promise<string> {
   await fs.mkdir(forksDir(engine), { recursive: true, mode: 0o700 });
   const dir = path.join(forksDir(engine), `.tmp-${randomBytes(6).toString('hex')}`);
   await fs.mkdir(dir, { mode: 0o700 });
-  await fs.writeFile(path.join(dir, 'owner'), JSON.stringify({ pid: process.pid, start: procStartTime(process.pid), ...(resume ? { resume } : {}) }), { mode: 0o600 });
+  await fs.writeFile(path.join(dir, 'owner'), JSON.stringify({ pid: process.pid, start: procStartTime(process.pid), ...(resume ? { resume } : {}), ...(checkpoint ? { checkpoint } : {}) }), { mode: 0o600 });
   return dir;
 }
 
@@ -157,7 +165,7 @@ export async function sweepForks(engine: Engine): Promise<void> {
   for (const name of names) {
     if (!name.startsWith('.tmp-')) continue;
     const dir = path.join(forksDir(engine), name);
-    const owner = await fs.readFile(path.join(dir, 'owner'), 'utf8').then((t) => JSON.parse(t) as { pid?: unknown; start?: unknown; resume?: unknown }, () => undefined);
+    const owner = await fs.readFile(path.join(dir, 'owner'), 'utf8').then((t) => JSON.parse(t) as { pid?: unknown; start?: unknown; resume?: unknown; checkpoint?: unknown }, () => undefined);
     if (owner && typeof owner.pid === 'number' && isProcessAlive(owner.pid, typeof owner.start === 'string' ? owner.start : undefined)) continue;
     for (const pid of await processesRootedAt(dir)) await killMonitor({ pid, pidStart: procStartTime(pid) });
     if (owner && typeof owner.resume === 'string' && /^[0-9a-f]{64}$/.test(owner.resume)) {
@@ -166,6 +174,10 @@ export async function sweepForks(engine: Engine): Promise<void> {
         const status = await qmpStatus(src.dir);
         if (status === 'paused' || status === 'postmigrate' || status === 'finish-migrate') await qmpCommand(src.dir, 'cont').catch(() => undefined);
       }
+    }
+    // a migration's scratch checkpoint (migrate.ts), removed once sent
+    if (owner && typeof owner.checkpoint === 'string' && SCRATCH_CHECKPOINT_RE.test(owner.checkpoint)) {
+      await new CheckpointStore(path.join(engine.root, 'checkpoints')).remove(owner.checkpoint).catch(() => undefined);
     }
     await fs.rm(dir, { recursive: true, force: true });
   }

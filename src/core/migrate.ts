@@ -7,6 +7,8 @@ import { Checkpoints, checkable } from './checkpoints.js';
 import { forkTempDir, sweepForks } from './fork.js';
 import { qmpCommand, quitVm } from '../vm/qemu/checkpoint-vm.js';
 import { MIGRATION_CHUNK_BYTES } from './migration-in.js';
+import { ramRuns } from './migration-upload.js';
+import { CHECKPOINT_FILES } from './checkpoint-manifest.js';
 
 export interface MigrateResult {
   /** The container on the destination (its id there). */
@@ -15,7 +17,7 @@ export interface MigrateResult {
   downtimeMs: number;
   bytes: number;
   totalMs: number;
-  /** Where the downtime went: save (checkpoint), export, upload, restore (on the destination), ms. */
+  /** Where the downtime went: save (checkpoint), upload (manifest and files), restore (on the destination), ms. */
   phases: Record<string, number>;
 }
 
@@ -25,9 +27,9 @@ const TIMEOUT_MS = Number(process.env.NESTBOX_MIGRATE_TIMEOUT_MS ?? 120_000);
 
 /**
  * `nestbox migrate CONTAINER --to HOST:PORT` (docs/checkpoints.md, "Migration"): stop the source,
- * save a full checkpoint of it (memory, CPUs, devices, writable layer) and upload its export to
- * the `nestbox serve` at HOST:PORT, which checks and restores it under the same name and answers
- * once it runs; only then is the source ended and removed. Any failure resumes the source; a
+ * save a full checkpoint of it (memory, CPUs, devices, writable layer) and send its manifest and
+ * files (RAM: its non-zero pages) to the `nestbox serve` at HOST:PORT, which checks and restores
+ * it under the same name and answers once it runs; only then is the source ended and removed. Any failure resumes the source; a
  * killed migrate is resumed by the next fork or migrate (the temp directory names the source).
  */
 export async function migrate(engine: Engine, ref: string, to: string): Promise<MigrateResult> {
@@ -38,43 +40,44 @@ export async function migrate(engine: Engine, ref: string, to: string): Promise<
   checkable(found);
   if (found.state.status !== 'running') throw new ConflictError(`cannot migrate container ${found.config.name}: it is ${found.state.status}, not running`, 'NOT_RUNNING');
   await call(base, 'GET', '/nestbox/v1/info'); // is it there? (before the source is stopped)
-  const tmp = await forkTempDir(engine, found.config.id);
   const checkpoints = new Checkpoints(engine);
-  const cpName = `migrate-${randomBytes(6).toString('hex')}`;
-  const tar = path.join(tmp, 'checkpoint.tar');
+  const cpName = `migrate-${randomBytes(6).toString('hex')}`; // SCRATCH_CHECKPOINT_RE
+  // names the source (resumed) and the scratch checkpoint (removed) for the sweep after a kill
+  const tmp = await forkTempDir(engine, found.config.id, cpName);
   let stoppedAt: number | undefined;
   let remoteId: string | undefined;
   const phases: Record<string, number> = {};
   try {
     stoppedAt = Date.now();
-    const r = await checkpoints.create(found.config.id, cpName, { keepStopped: true });
+    const r = await checkpoints.create(found.config.id, cpName, { keepStopped: true, scratch: true });
     stoppedAt = Date.now() - r.pausedMs!;
     phases.saveMs = Date.now() - stoppedAt;
-    let t = Date.now();
-    await checkpoints.exportTo(cpName, tar);
-    phases.exportMs = Date.now() - t;
-    t = Date.now();
-    await checkpoints.remove(cpName);
-    remoteId = ((await call(base, 'POST', '/nestbox/v1/migrations')) as { id: string }).id;
-    if (typeof remoteId !== 'string' || !/^[0-9a-f]{24}$/.test(remoteId)) throw new BackendError(`migrate to ${to}: the destination answered no migration id`, 'MIGRATION_FAILED');
-    const fh = await fs.open(tar, 'r');
-    let bytes = 0;
-    try {
-      const buf = Buffer.alloc(CHUNK);
-      for (;;) {
-        const { bytesRead } = await fh.read(buf, 0, CHUNK, bytes);
-        if (bytesRead === 0) break;
-        await call(base, 'PUT', `/nestbox/v1/migrations/${remoteId}/data?offset=${bytes}`, buf.subarray(0, bytesRead));
-        bytes += bytesRead;
+    const t = Date.now();
+    const cpDir = checkpoints.store.pathOf(cpName);
+    const manifest = await fs.readFile(path.join(cpDir, CHECKPOINT_FILES.manifest), 'utf8');
+    const created = (await call(base, 'POST', '/nestbox/v1/migrations', Buffer.from(JSON.stringify({ name: found.config.name, manifest })), 'application/json')) as { id?: unknown };
+    if (typeof created?.id !== 'string' || !/^[0-9a-f]{24}$/.test(created.id)) throw new BackendError(`migrate to ${to}: the destination answered no migration id`, 'MIGRATION_FAILED');
+    remoteId = created.id;
+    const route = `/nestbox/v1/migrations/${remoteId}`;
+    // the RAM stream and the other files (one after another) at once: the destination takes them in turn
+    const sent = { bytes: 0 };
+    const ram = call(base, 'PUT', `${route}/ram`, ramRuns(path.join(cpDir, CHECKPOINT_FILES.ram), sent));
+    const files = (async () => {
+      let bytes = 0;
+      for (const key of Object.keys(r.manifest.files).filter((k) => k !== 'ram')) {
+        bytes += await sendFile(path.join(cpDir, CHECKPOINT_FILES[key as keyof typeof CHECKPOINT_FILES]), (offset, body) => call(base, 'PUT', `${route}/files/${key}?offset=${offset}`, body));
       }
-    } finally {
-      await fh.close();
-    }
+      return bytes;
+    })();
+    const [ramSent, filesSent] = await Promise.allSettled([ram, files]);
+    if (ramSent.status === 'rejected') throw ramSent.reason;
+    if (filesSent.status === 'rejected') throw filesSent.reason;
+    const bytes = sent.bytes + filesSent.value;
     phases.uploadMs = Date.now() - t;
-    t = Date.now();
-    const started = (await call(base, 'POST', `/nestbox/v1/migrations/${remoteId}/start`, Buffer.from(JSON.stringify({ name: found.config.name })), 'application/json')) as { id?: unknown; status?: unknown };
+    const t2 = Date.now();
+    const started = (await call(base, 'POST', `${route}/start`, Buffer.from(JSON.stringify({ name: found.config.name })), 'application/json')) as { id?: unknown; status?: unknown };
     if (typeof started.id !== 'string' || started.status !== 'running') throw new BackendError(`migrate to ${to}: the destination did not report a running container`, 'MIGRATION_FAILED');
-    phases.restoreMs = Date.now() - t;
+    phases.restoreMs = Date.now() - t2;
     const downtimeMs = Date.now() - stoppedAt;
     // released only now: the destination runs it
     const c = await engine.inspect(found.config.id);
@@ -83,14 +86,32 @@ export async function migrate(engine: Engine, ref: string, to: string): Promise<
     return { id: started.id, downtimeMs, bytes, totalMs: Date.now() - t0, phases };
   } catch (err) {
     if (remoteId) await call(base, 'DELETE', `/nestbox/v1/migrations/${remoteId}`).catch(() => undefined);
-    await checkpoints.remove(cpName).catch(() => undefined);
     if (stoppedAt !== undefined) {
       const c = await engine.inspect(found.config.id).catch(() => undefined);
       if (c?.state.status === 'running') await qmpCommand(c.dir, 'cont').catch(() => undefined);
     }
     throw err;
   } finally {
+    // sent or not, the scratch checkpoint goes (after the downtime was measured)
+    await checkpoints.remove(cpName).catch(() => undefined);
     await fs.rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Send `file` in chunks (`put(offset, chunk)`, one at a time); its size. */
+async function sendFile(file: string, put: (offset: number, body: Buffer) => Promise<unknown>): Promise<number> {
+  const fh = await fs.open(file, 'r');
+  let bytes = 0;
+  try {
+    const buf = Buffer.alloc(CHUNK);
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, CHUNK, bytes);
+      if (bytesRead === 0) return bytes;
+      await put(bytes, buf.subarray(0, bytesRead));
+      bytes += bytesRead;
+    }
+  } finally {
+    await fh.close();
   }
 }
 
@@ -100,11 +121,12 @@ function destination(to: string): string {
   return `http://${m[1]}:${m[2]}`;
 }
 
-/** One request to the destination's native API; a non-2xx answer is an error naming its message. */
-async function call(base: string, method: string, route: string, body?: Buffer, type = 'application/octet-stream'): Promise<unknown> {
+/** One request to the destination's native API; a non-2xx answer is an error naming its message. A body that is an iterable is streamed. */
+async function call(base: string, method: string, route: string, body?: Buffer | AsyncIterable<Buffer>, type = 'application/octet-stream'): Promise<unknown> {
   let res: Response;
   try {
-    res = await fetch(base + route, { method, ...(body ? { body, headers: { 'Content-Type': type } } : {}), signal: AbortSignal.timeout(TIMEOUT_MS) });
+    const streamed = body !== undefined && !Buffer.isBuffer(body);
+    res = await fetch(base + route, { method, ...(body ? { body, headers: { 'Content-Type': type } } : {}), ...(streamed ? { duplex: 'half' } : {}), signal: AbortSignal.timeout(TIMEOUT_MS) } as RequestInit);
   } catch (err) {
     const cause = (err as { cause?: { message?: string } }).cause?.message ?? (err as Error).message;
     throw new BackendError(`migrate: ${method} ${base}${route}: ${cause}`, 'MIGRATION_FAILED');

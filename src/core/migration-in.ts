@@ -1,27 +1,29 @@
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Container } from './container.js';
 import type { Engine } from './engine.js';
-import { ConflictError, InvalidArgumentError, NotFoundError } from './errors.js';
+import { ConflictError, NotFoundError } from './errors.js';
 import { isProcessAlive, procStartTime } from './proc.js';
 import { Checkpoints } from './checkpoints.js';
+import { CHECKPOINT_FILES, CheckpointError, parseManifest } from './checkpoint-manifest.js';
+import { MigrationUpload } from './migration-upload.js';
 
 /**
  * The destination of `nestbox migrate` (docs/checkpoints.md, "Migration"): an incoming migration
- * is a directory `<root>/migrations/.in-<id>/` into which the source uploads its checkpoint
- * export (`checkpoint.tar`) in chunks; `finish` imports it (every file checked: the upload is
- * hostile), restores it as a running container under the source's name, and removes the
- * checkpoint. Directories a killed server left are swept.
+ * is a directory `<root>/migrations/.in-<id>/` holding the source's checkpoint manifest; the source
+ * then sends the checkpoint's files into it (each hashed as it arrives, migration-upload.ts), and
+ * `finish` makes it a checkpoint of this root, restores it as a running container under the
+ * source's name, and removes the checkpoint. Directories a killed server left are swept.
  */
-const TAR = 'checkpoint.tar';
 const ID_RE = /^[0-9a-f]{24}$/;
-/** Largest chunk of an upload (one PUT): few round trips for a checkpoint of tens of MiB. */
+/** Largest body of one PUT (a file chunk, or runs of RAM pages with their headers). */
 export const MIGRATION_CHUNK_BYTES = 16 * 1024 * 1024;
-/** A migration larger than this is refused (a 64 GiB guest's checkpoint is far smaller). */
-const MAX_BYTES = 80 * 1024 ** 3;
 /** An upload nothing was added to for this long is abandoned (its source died): swept. */
 const IDLE_MS = Number(process.env.NESTBOX_MIGRATION_IDLE_MS ?? 10 * 60_000);
+
+/** Uploads this process is receiving, by directory (their hashes live here, not on disk). */
+const uploads = new Map<string, MigrationUpload>();
 
 export class IncomingMigrations {
   private readonly dir: string;
@@ -35,64 +37,92 @@ export class IncomingMigrations {
     return path.join(this.dir, `.in-${id}`);
   }
 
-  private async existing(id: string): Promise<string> {
-    const dir = this.pathOf(id);
-    if (!(await fs.stat(dir).then((s) => s.isDirectory(), () => false))) throw new NotFoundError('migration', id);
-    return dir;
+  /** The upload `id` this process is receiving. */
+  private upload(id: string): MigrationUpload {
+    const u = uploads.get(this.pathOf(id));
+    if (u) return u;
+    if (existsSync(this.pathOf(id))) throw new ConflictError(`migration ${id} was begun by another server process (this one restarted?): start the migration again`, 'MIGRATION_BROKEN');
+    throw new NotFoundError('migration', id);
   }
 
-  async create(): Promise<string> {
+  /**
+   * A migration of the checkpoint `manifestText` describes, to run as container `name`. Refused
+   * before anything is sent when the manifest is not one this host can restore (its image, guest,
+   * QEMU) or the name is taken here.
+   */
+  async create(name: string, manifestText: string): Promise<string> {
     await this.sweep();
+    const m = parseManifest(manifestText, 'of the migration');
+    if (m.kind !== 'full') throw new CheckpointError(`checkpoint of the migration: a ${m.kind} checkpoint (a migration moves a running container: full)`);
+    if (await this.engine.store.nameTaken(name)) throw new ConflictError(`the container name "${name}" is already in use here`, 'NAME_IN_USE');
+    await new Checkpoints(this.engine).checkCompatible(m, `of container ${name}`);
     const id = randomBytes(12).toString('hex');
     await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
     const dir = this.pathOf(id);
     await fs.mkdir(dir, { mode: 0o700 });
     await fs.writeFile(path.join(dir, 'owner'), JSON.stringify({ pid: process.pid, start: procStartTime(process.pid) }), { mode: 0o600 });
-    await fs.writeFile(path.join(dir, TAR), '', { mode: 0o600 });
+    await fs.writeFile(path.join(dir, CHECKPOINT_FILES.manifest), manifestText, { mode: 0o600 });
+    const upload = new MigrationUpload(id, dir, m);
+    for (const [, file] of upload.files()) await fs.writeFile(file, '', { mode: 0o600 });
+    uploads.set(dir, upload);
     return id;
   }
 
-  /** Append `chunk` to the upload; `offset` must be its current size (a retried or reordered chunk is refused). */
-  async append(id: string, offset: number, chunk: Buffer): Promise<number> {
-    const file = path.join(await this.existing(id), TAR);
-    const size = (await fs.stat(file)).size;
-    if (!Number.isSafeInteger(offset) || offset !== size) throw new ConflictError(`migration ${id}: chunk at offset ${offset}, but ${size} bytes were received`, 'MIGRATION_OFFSET');
-    if (size + chunk.length > MAX_BYTES) throw new InvalidArgumentError(`migration ${id}: upload larger than ${MAX_BYTES} bytes`);
-    await fs.appendFile(file, chunk);
-    return size + chunk.length;
+  appendFile(id: string, key: string, offset: number, chunk: Buffer): Promise<number> {
+    return this.upload(id).appendFile(key, offset, chunk);
   }
 
-  /** Import and restore the uploaded checkpoint as a running container named `name`. */
+  receiveRam(id: string, body: AsyncIterable<Buffer>): Promise<number> {
+    return this.upload(id).receiveRam(body);
+  }
+
+  /** Check the upload, and restore it as a running container named `name`. */
   async finish(id: string, name: string): Promise<{ container: Container; ms: number }> {
     const t0 = Date.now();
-    const dir = await this.existing(id);
+    const upload = this.upload(id);
     const checkpoints = new Checkpoints(this.engine);
     const cpName = `migration-${id}`;
     try {
-      await checkpoints.importFrom(path.join(dir, TAR), cpName);
-      await fs.rm(path.join(dir, TAR), { force: true });
+      const digests = await upload.complete();
+      await checkpoints.store.adopt(upload.dir, cpName, upload.m, digests);
       const r = await checkpoints.restore(cpName, { name });
       return { container: r.container, ms: Date.now() - t0 };
     } finally {
+      uploads.delete(upload.dir);
+      await upload.close();
       await checkpoints.remove(cpName).catch(() => undefined);
-      await fs.rm(dir, { recursive: true, force: true });
+      await fs.rm(upload.dir, { recursive: true, force: true });
     }
   }
 
   async abort(id: string): Promise<void> {
-    await fs.rm(await this.existing(id), { recursive: true, force: true });
+    const dir = this.pathOf(id);
+    if (!existsSync(dir)) throw new NotFoundError('migration', id);
+    const u = uploads.get(dir);
+    uploads.delete(dir);
+    await u?.close();
+    await fs.rm(dir, { recursive: true, force: true });
   }
 
-  /** Uploads whose server died, or whose source stopped sending (not while one is being restored: it has no tar left). */
+  /** Uploads whose server died, or whose source stopped sending. */
   async sweep(): Promise<void> {
     for (const n of await fs.readdir(this.dir).catch(() => [] as string[])) {
       if (!n.startsWith('.in-')) continue;
       const d = path.join(this.dir, n);
       const owner = await fs.readFile(path.join(d, 'owner'), 'utf8').then((t) => JSON.parse(t) as { pid?: unknown; start?: unknown }, () => undefined);
       const alive = owner && typeof owner.pid === 'number' && isProcessAlive(owner.pid, typeof owner.start === 'string' ? owner.start : undefined);
-      const touched = await fs.stat(path.join(d, TAR)).then((st) => st.mtimeMs, () => undefined);
-      if (alive && (touched === undefined || Date.now() - touched < IDLE_MS)) continue;
+      if (alive && Date.now() - (await lastWrite(d)) < IDLE_MS) continue;
+      const u = uploads.get(d);
+      uploads.delete(d);
+      await u?.close();
       await fs.rm(d, { recursive: true, force: true });
     }
   }
+}
+
+/** When a file of directory `d` was last written (ms). */
+async function lastWrite(d: string): Promise<number> {
+  let last = 0;
+  for (const n of await fs.readdir(d).catch(() => [] as string[])) last = Math.max(last, (await fs.stat(path.join(d, n)).catch(() => undefined))?.mtimeMs ?? 0);
+  return last;
 }

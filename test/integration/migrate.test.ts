@@ -1,7 +1,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -122,6 +122,7 @@ test('kill -9 of migrate mid-upload: the next migrate resumes the source and the
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(readdirSync(migrations), []);
   assert.deepEqual(readdirSync(path.join(src.dir, 'forks')), []);
+  assert.deepEqual(readdirSync(path.join(src.dir, 'checkpoints')), [], 'the killed migration\'s scratch checkpoint was swept');
   await dst.assertCounting('victim', 'it runs on the destination');
   await ok(dst, ['rm', '-f', 'victim']);
 });
@@ -145,7 +146,110 @@ test('kill -9 of the destination server mid-upload: the migration fails and the 
   await ok(dst, ['rm', '-f', 'survivor']);
 });
 
-/** A migration's upload into `migrations` (the destination's) has begun: some checkpoint.tar has bytes. */
+test('the destination treats an upload as hostile: foreign or mis-named offers, out-of-order or oversized chunks, wrong bytes; nothing is left', async () => {
+  // a real manifest and files, from a checkpoint of a running container here
+  await ok(src, ['run', '-d', '--name', 'model', 'busybox', ...COUNTER]);
+  await ok(src, ['checkpoint', 'create', '--leave-running', 'model', 'cpm']);
+  await ok(src, ['rm', '-f', 'model']);
+  const cp = path.join(src.dir, 'checkpoints', 'cpm');
+  const manifestText = readFileSync(path.join(cp, 'manifest.json'), 'utf8');
+  const manifest = JSON.parse(manifestText);
+  const base = `http://127.0.0.1:${port}/nestbox/v1/migrations`;
+  const req = async (method: string, url: string, body?: Buffer | string) => {
+    const res = await fetch(url, { method, ...(body !== undefined ? { body, headers: { 'Content-Type': typeof body === 'string' ? 'application/json' : 'application/octet-stream' } } : {}) });
+    const text = await res.text();
+    return { status: res.status, message: text ? ((JSON.parse(text) as { message?: string }).message ?? '') : '', json: text ? JSON.parse(text) : undefined };
+  };
+  const offer = (name: string, m: string = manifestText) => req('POST', base, JSON.stringify({ name, manifest: m }));
+  const open = async () => {
+    const r = await offer('hostile');
+    assert.equal(r.status, 201, r.message);
+    return `${base}/${r.json.id as string}`;
+  };
+  const run = (first: number, count: number, fill = 0x41) => Buffer.concat([Buffer.from([first >>> 24, (first >>> 16) & 255, (first >>> 8) & 255, first & 255, count >>> 24, (count >>> 16) & 255, (count >>> 8) & 255, count & 255]), Buffer.alloc(count * 4096, fill)]);
+
+  // refused before anything is sent: not a manifest, an image this host does not have, a taken name
+  let r = await offer('hostile', '{"format": "nope"}');
+  assert.equal(r.status, 400);
+  assert.match(r.message, /not a nestbox checkpoint manifest/);
+  r = await offer('hostile', JSON.stringify({ ...manifest, image: { ...manifest.image, id: `sha256:${'0'.repeat(64)}` } }));
+  assert.equal(r.status, 400);
+  assert.match(r.message, /image .* is not present here/);
+  await ok(dst, ['create', '--name', 'taken', 'busybox', 'true']);
+  r = await offer('taken');
+  assert.equal(r.status, 409);
+  assert.match(r.message, /"taken" is already in use/);
+  await ok(dst, ['rm', 'taken']);
+
+  // a chunk not at the file's end, a file the manifest does not list, one past its size: each breaks its upload
+  let u = await open();
+  r = await req('PUT', `${u}/files/state?offset=5`, Buffer.from('x'));
+  assert.equal(r.status, 409);
+  assert.match(r.message, /state chunk at offset 5, but 0 bytes/);
+  r = await req('PUT', `${u}/files/state?offset=0`, Buffer.from('x'));
+  assert.equal(r.status, 409);
+  assert.match(r.message, /is broken .*start the migration again/);
+  assert.equal((await req('DELETE', u)).status, 204);
+  u = await open();
+  r = await req('PUT', `${u}/files/..%2F..%2Fetc%2Fpasswd?offset=0`, Buffer.from('x'));
+  assert.equal(r.status, 400);
+  assert.match(r.message, /no file "\.\.\/\.\.\/etc\/passwd" in its manifest/);
+  assert.equal((await req('DELETE', u)).status, 204);
+  u = await open();
+  r = await req('PUT', `${u}/files/log?offset=0`, Buffer.alloc(manifest.files.log.bytes + 1));
+  assert.equal(r.status, 400);
+  assert.match(r.message, /log would be \d+ bytes, its manifest says/);
+  assert.equal((await req('DELETE', u)).status, 204);
+
+  // RAM: runs that descend, reach past the guest's memory, or stop short
+  const npages = manifest.memoryMiB * 256;
+  for (const [body, why] of [
+    [Buffer.concat([run(10, 1), run(5, 1)]), /page 5 after page 10 \(runs must ascend\)/],
+    [run(npages - 1, 2), /beyond the guest's \d+ pages/],
+    [run(3, 2).subarray(0, 8 + 4096 + 100), /ends inside a run/],
+    [run(3, 0), /an empty run/],
+  ] as const) {
+    u = await open();
+    r = await req('PUT', `${u}/ram`, body);
+    assert.equal(r.status, 400, `${why}: ${r.message}`);
+    assert.match(r.message, why);
+    assert.equal((await req('DELETE', u)).status, 204);
+  }
+
+  // whole files with a changed byte, or one missing: the start refuses, naming the file; no container
+  for (const [tamper, why] of [
+    ['state', /state does not match its sha256 in the manifest \(corrupt\)/],
+    ['ram', /ram does not match its sha256 in the manifest \(corrupt\)/],
+    ['log', /log is incomplete/],
+  ] as const) {
+    u = await open();
+    for (const key of Object.keys(manifest.files).filter((k) => k !== 'ram')) {
+      const name = key === 'disk' ? 'rw.qcow2' : key;
+      let bytes = readFileSync(path.join(cp, name));
+      if (key === tamper && key === 'state') bytes = Buffer.from(bytes.map((b, i) => (i === 100 ? b ^ 1 : b)));
+      if (key === tamper && key === 'log') bytes = bytes.subarray(0, bytes.length - 1);
+      r = await req('PUT', `${u}/files/${key}?offset=0`, bytes);
+      assert.equal(r.status, 200, r.message);
+    }
+    if (tamper === 'ram') {
+      r = await req('PUT', `${u}/ram`, run(7, 1));
+      assert.equal(r.status, 200, r.message);
+    }
+    r = await req('POST', `${u}/start`, JSON.stringify({ name: 'hostile' }));
+    assert.equal(r.status, 400, r.message);
+    assert.match(r.message, why);
+    assert.equal((await req('DELETE', u)).status, 404, 'a refused start removed its upload');
+  }
+  assert.equal((await dst.nb(['inspect', 'hostile'])).code, 1, 'no container was made');
+  assert.deepEqual(readdirSync(path.join(dst.dir, 'migrations')), []);
+  assert.ok(!existsSync(path.join(dst.dir, 'checkpoints')) || readdirSync(path.join(dst.dir, 'checkpoints')).length === 0);
+  await ok(src, ['checkpoint', 'rm', 'cpm']);
+});
+
+/** A migration's upload into `migrations` (the destination's) has begun: some file other than its manifest has bytes. */
 function uploading(migrations: string): boolean {
-  return existsSync(migrations) && readdirSync(migrations).some((n) => statSync(path.join(migrations, n, 'checkpoint.tar'), { throwIfNoEntry: false })?.size);
+  if (!existsSync(migrations)) return false;
+  return readdirSync(migrations).some((n) =>
+    readdirSync(path.join(migrations, n), { withFileTypes: true }).some((f) => f.isFile() && f.name !== 'manifest.json' && f.name !== 'owner' && (statSync(path.join(migrations, n, f.name), { throwIfNoEntry: false })?.size ?? 0) > 0),
+  );
 }

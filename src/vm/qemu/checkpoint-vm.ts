@@ -16,17 +16,19 @@ import { saveDeviceState } from './snapshot.js';
 /**
  * Stop the guest and save everything: its RAM (`ramBytes`) as the sparse file
  * `ramOut`, the rest of its state (CPUs, devices, firmware blocks) as the stream `stateOut`
- * (src/vm/qemu/ram-split.ts), while `alongside` runs (the guest is stopped: it copies the
+ * (src/vm/qemu/ram-split.ts), while `opts.alongside` runs (the guest is stopped: it copies the
  * writable disk). The guest stays stopped: the caller then resumes
  * it (`cont`) or ends it (`quit`). On failure the guest is resumed when `resumeOnFailure` (the
- * source keeps running).
+ * source keeps running). `opts.writeback: false`: the RAM file need not reach the disk (see
+ * RamSplitter).
  */
-export async function saveFullState(dir: string, stateOut: string, ramOut: string, ramBytes: number, resumeOnFailure: boolean, alongside?: () => Promise<unknown>): Promise<SplitResult & { ms: number; streamBytes: number }> {
+export async function saveFullState(dir: string, stateOut: string, ramOut: string, ramBytes: number, resumeOnFailure: boolean, opts: { alongside?: () => Promise<unknown>; writeback?: boolean } = {}): Promise<SplitResult & { ms: number; streamBytes: number }> {
+  const { alongside, writeback = true } = opts;
   const qmp = await QmpClient.connect(dir, 'qmp.sock', 5000);
   let result: SplitResult | undefined;
   const consume = (sock: Socket) =>
     new Promise<void>((resolve, reject) => {
-      const splitter = new RamSplitter(stateOut, ramOut, ramBytes);
+      const splitter = new RamSplitter(stateOut, ramOut, ramBytes, writeback);
       let failed = false;
       const fail = (err: unknown) => {
         if (failed) return;

@@ -68,8 +68,13 @@ export class RamSplitter {
   private unsynced = 0;
   private syncing: Promise<void>[] = [];
 
-  /** `ramBytes`: the guest's memory size (its RAM block is the one of that size named as in RAM_BLOCK_NAMES). */
-  constructor(statePath: string, private readonly ramPath: string, private readonly ramBytes: number) {
+  /**
+   * `ramBytes`: the guest's memory size (its RAM block is the one of that size named as in
+   * RAM_BLOCK_NAMES). `writeback`: start writing the RAM file to the disk as it fills (a checkpoint
+   * kept on disk: its fsync then has little left); off for a file that only lives while it is used
+   * (a fork's, a migration's), where waiting for the disk only lengthens the guest's stop.
+   */
+  constructor(statePath: string, private readonly ramPath: string, private readonly ramBytes: number, private readonly writeback = true) {
     this.npages = ramBytes / PAGE;
     this.written = new Uint8Array(this.npages);
     this.stateFd = openSync(statePath, 'wx', 0o600);
@@ -283,7 +288,7 @@ export class RamSplitter {
     let position = r.first * PAGE;
     let pages = r.pages;
     this.unsynced += pages.length * PAGE;
-    if (this.unsynced >= WRITEBACK_BYTES) {
+    if (this.writeback && this.unsynced >= WRITEBACK_BYTES) {
       // the data on its way to the disk while the stream goes on (the checkpoint's fsync then has little left)
       this.unsynced = 0;
       this.syncing.push(new Promise<void>((resolve) => fdatasync(this.ramFd, () => resolve())));
