@@ -61,6 +61,8 @@ export class ApiServer {
       const { version, path: route } = splitVersion(url.pathname);
       const { handler, params, maxBody, stream: streamed } = this.router.match(method, route);
       if (streamed && !stream) throw new ApiError(400, `${method} ${route} takes its body as a stream, not on an upgraded connection`);
+      // a streamed body that stops arriving ends its request (its handler sees an error), not hangs it
+      if (streamed) req.setTimeout(STREAM_IDLE_MS, () => req.destroy(new Error(`the request body stopped arriving for ${STREAM_IDLE_MS / 1000} s`)));
       const buf = streamed ? Buffer.alloc(0) : await body(maxBody);
       await handler({ method, path: route, version, params, query: url.searchParams, headers: req.headers, body: buf, ...(streamed ? { stream } : {}), upgrade, reply });
     } catch (err) {
@@ -104,6 +106,9 @@ export class ApiServer {
     if (this.socketPath) await fs.rm(this.socketPath, { force: true });
   }
 }
+
+/** How long a streamed request body may pause. */
+const STREAM_IDLE_MS = Number(process.env.NESTBOX_STREAM_IDLE_MS ?? 60_000);
 
 function headers(): Headers {
   return { 'Api-Version': API_VERSION, 'Docker-Experimental': 'false', Ostype: 'linux', Server: `Docker/${VERSION} (linux) nestbox` };
