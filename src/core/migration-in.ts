@@ -24,6 +24,8 @@ const IDLE_MS = Number(process.env.NESTBOX_MIGRATION_IDLE_MS ?? 10 * 60_000);
 
 /** Uploads this process is receiving, by directory (their hashes live here, not on disk). */
 const uploads = new Map<string, MigrationUpload>();
+/** Uploads being checked and restored (`finish`). */
+const starting = new Set<MigrationUpload>();
 
 export class IncomingMigrations {
   private readonly dir: string;
@@ -80,6 +82,9 @@ export class IncomingMigrations {
   async finish(id: string, name: string): Promise<{ container: Container; ms: number }> {
     const t0 = Date.now();
     const upload = this.upload(id);
+    // one start per upload: a second (a retried request) must not remove what the first restores from
+    if (starting.has(upload)) throw new ConflictError(`migration ${id} is already being started`, 'MIGRATION_BROKEN');
+    starting.add(upload);
     const checkpoints = new Checkpoints(this.engine);
     const cpName = `migration-${id}`;
     try {
@@ -88,6 +93,7 @@ export class IncomingMigrations {
       const r = await checkpoints.restore(cpName, { name });
       return { container: r.container, ms: Date.now() - t0 };
     } finally {
+      starting.delete(upload);
       uploads.delete(upload.dir);
       await upload.close();
       await checkpoints.remove(cpName).catch(() => undefined);
