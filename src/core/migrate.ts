@@ -29,8 +29,9 @@ const TIMEOUT_MS = Number(process.env.NESTBOX_MIGRATE_TIMEOUT_MS ?? 120_000);
  * `nestbox migrate CONTAINER --to HOST:PORT` (docs/checkpoints.md, "Migration"): stop the source,
  * save a full checkpoint of it (memory, CPUs, devices, writable layer) and send its manifest and
  * files (RAM: its non-zero pages) to the `nestbox serve` at HOST:PORT, which checks and restores
- * it under the same name and answers once it runs; only then is the source ended and removed. Any failure resumes the source; a
- * killed migrate is resumed by the next fork or migrate (the temp directory names the source).
+ * it under the same name and answers once it runs; only then is the source ended and removed.
+ * Any failure resumes the source; a killed migrate is resumed by the next fork or migrate (the
+ * temp directory names the source and the scratch checkpoint).
  */
 export async function migrate(engine: Engine, ref: string, to: string): Promise<MigrateResult> {
   const t0 = Date.now();
