@@ -7,8 +7,7 @@ import type { Engine } from './engine.js';
 import { ConflictError, InvalidArgumentError } from './errors.js';
 import { Lock } from './lock.js';
 import { isProcessAlive, procStartTime } from './proc.js';
-import { checkable, copyChannelFiles } from './checkpoints.js';
-import { CheckpointStore } from './checkpoint-store.js';
+import { Checkpoints, checkable, copyChannelFiles } from './checkpoints.js';
 import { forEachBounded } from './parallel.js';
 import { createContinuation, discard, launchSaved, newMachineId, processesRootedAt, sweepContinuations } from './saved-sandbox.js';
 import { sandboxFiles } from '../vm/sandbox-files.js';
@@ -141,8 +140,9 @@ function checkableForFork(c: Container): void {
 
 const forksDir = (engine: Engine) => path.join(engine.root, 'forks');
 
-/** The name of a migration's scratch checkpoint (migrate.ts). */
-export const SCRATCH_CHECKPOINT_RE = /^migrate-[0-9a-f]{12}$/;
+/** A migration's scratch checkpoint (migrate.ts): its name, and the names a sweep may remove. */
+const SCRATCH_CHECKPOINT_RE = /^migrate-[0-9a-f]{12}$/;
+export const scratchCheckpointName = () => `migrate-${randomBytes(6).toString('hex')}`;
 
 /**
  * `<root>/forks/.tmp-*` (forks and outgoing migrations) with an `owner` file: pid, start, and
@@ -177,7 +177,7 @@ export async function sweepForks(engine: Engine): Promise<void> {
     }
     // a migration's scratch checkpoint (migrate.ts), removed once sent
     if (owner && typeof owner.checkpoint === 'string' && SCRATCH_CHECKPOINT_RE.test(owner.checkpoint)) {
-      await new CheckpointStore(path.join(engine.root, 'checkpoints')).remove(owner.checkpoint).catch(() => undefined);
+      await new Checkpoints(engine).remove(owner.checkpoint).catch(() => undefined);
     }
     await fs.rm(dir, { recursive: true, force: true });
   }

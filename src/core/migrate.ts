@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Engine } from './engine.js';
 import { BackendError, ConflictError, InvalidArgumentError } from './errors.js';
 import { Checkpoints, checkable } from './checkpoints.js';
-import { forkTempDir, sweepForks } from './fork.js';
+import { forkTempDir, scratchCheckpointName, sweepForks } from './fork.js';
 import { qmpCommand, quitVm } from '../vm/qemu/checkpoint-vm.js';
 import { MIGRATION_CHUNK_BYTES } from './migration-in.js';
 import { ramRuns } from './migration-upload.js';
@@ -42,7 +41,7 @@ export async function migrate(engine: Engine, ref: string, to: string): Promise<
   if (found.state.status !== 'running') throw new ConflictError(`cannot migrate container ${found.config.name}: it is ${found.state.status}, not running`, 'NOT_RUNNING');
   await call(base, 'GET', '/nestbox/v1/info'); // is it there? (before the source is stopped)
   const checkpoints = new Checkpoints(engine);
-  const cpName = `migrate-${randomBytes(6).toString('hex')}`; // SCRATCH_CHECKPOINT_RE
+  const cpName = scratchCheckpointName();
   // names the source (resumed) and the scratch checkpoint (removed) for the sweep after a kill
   const tmp = await forkTempDir(engine, found.config.id, cpName);
   let stoppedAt: number | undefined;

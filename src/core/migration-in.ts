@@ -95,7 +95,7 @@ export class IncomingMigrations {
     } finally {
       starting.delete(upload);
       uploads.delete(upload.dir);
-      await upload.close();
+      upload.close();
       await checkpoints.remove(cpName).catch(() => undefined);
       await fs.rm(upload.dir, { recursive: true, force: true });
     }
@@ -106,7 +106,7 @@ export class IncomingMigrations {
     if (!existsSync(dir)) throw new NotFoundError('migration', id);
     const u = uploads.get(dir);
     uploads.delete(dir);
-    await u?.close();
+    u?.close();
     await fs.rm(dir, { recursive: true, force: true });
   }
 
@@ -120,7 +120,7 @@ export class IncomingMigrations {
       if (alive && Date.now() - (await lastWrite(d)) < IDLE_MS) continue;
       const u = uploads.get(d);
       uploads.delete(d);
-      await u?.close();
+      u?.close();
       await fs.rm(d, { recursive: true, force: true });
     }
   }

@@ -39,7 +39,8 @@ export class MigrationUpload {
   /** Append `chunk` to file `key`; `offset` must be what was received of it so far. Returns the new size. */
   appendFile(key: string, offset: number, chunk: Buffer): Promise<number> {
     return this.serial(async () => {
-      if (key === 'ram' || key === 'manifest' || !(key in CHECKPOINT_FILES) || !this.m.files[key as FileKey]) {
+      // own keys only: `toString` or `__proto__` is no file of a manifest
+      if (key === 'ram' || key === 'manifest' || !Object.hasOwn(CHECKPOINT_FILES, key) || !Object.hasOwn(this.m.files, key)) {
         throw new InvalidArgumentError(`migration ${this.id}: no file ${JSON.stringify(key)} in its manifest (it lists ${Object.keys(this.m.files).filter((k) => k !== 'ram').join(', ')}; RAM goes to …/ram)`);
       }
       const k = key as FileKey;
@@ -110,7 +111,7 @@ export class MigrationUpload {
   complete(): Promise<Partial<Record<FileKey, Digest>>> {
     return this.serial(async () => {
       this.done = true;
-      await this.closeRam();
+      this.closeRam();
       for (const [k] of this.files()) {
         const bytes = this.received.get(k) ?? 0;
         const want = this.m.files[k]!.bytes;
@@ -134,13 +135,13 @@ export class MigrationUpload {
   }
 
   /** Drop it (its directory is the caller's to remove). */
-  async close(): Promise<void> {
+  close(): void {
     this.done = true;
     this.broken ??= 'it was abandoned';
-    await this.closeRam();
+    this.closeRam();
   }
 
-  private async closeRam(): Promise<void> {
+  private closeRam(): void {
     const fd = this.ram;
     this.ram = undefined;
     if (fd !== undefined) closeSync(fd);

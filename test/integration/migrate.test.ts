@@ -196,6 +196,11 @@ test('the destination treats an upload as hostile: foreign or mis-named offers, 
   assert.match(r.message, /no file "\.\.\/\.\.\/etc\/passwd" in its manifest/);
   assert.equal((await req('DELETE', u)).status, 204);
   u = await open();
+  r = await req('PUT', `${u}/files/toString?offset=0`, Buffer.from('x'));
+  assert.equal(r.status, 400, r.message);
+  assert.match(r.message, /no file "toString" in its manifest/);
+  assert.equal((await req('DELETE', u)).status, 204);
+  u = await open();
   r = await req('PUT', `${u}/files/log?offset=0`, Buffer.alloc(manifest.files.log.bytes + 1));
   assert.equal(r.status, 400);
   assert.match(r.message, /log would be \d+ bytes, its manifest says/);

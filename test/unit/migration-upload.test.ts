@@ -101,7 +101,7 @@ test('an upload dropped while its RAM arrives writes nothing more', async () => 
   }
   const receiving = u.receiveRam(body());
   await new Promise((r) => setTimeout(r, 50));
-  await u.close();
+  u.close();
   release();
   await assert.rejects(receiving, /was dropped while its RAM arrived/);
   assert.equal(statSync(path.join(u.dir, 'ram')).size, 11 * PAGE, 'only the page that came before the drop');
