@@ -111,7 +111,6 @@ export async function processesMatching(needle: string): Promise<string[]> {
   return out;
 }
 
-/** Poll `ready` every `pollMs` until it holds; fails the test with `what` after `timeoutMs` (a kill point that never came). */
 /**
  * Fail unless a COUNTER advances by more than 3 within 30 s. A deadline, not a fixed sleep: with
  * the suite's VMs sharing 2 cores, a guest may count slower than its 10 per second, and a start
@@ -128,6 +127,7 @@ export async function assertCounting(count: () => Promise<number>, what: string,
   }
 }
 
+/** Poll `ready` every `pollMs` until it holds; fails the test with `what` after `timeoutMs` (a kill point that never came). */
 export async function waitUntil(ready: () => boolean, what: string, timeoutMs = 30_000, pollMs = 2): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!ready()) {
